@@ -1,0 +1,49 @@
+"""Settings: the only place that reads the environment (through pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/vividly"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # file:///abs/dir for a local directory, gs://bucket for Google Cloud Storage.
+    storage_url: str = "file://./var/storage"
+    # Only set when talking to a GCS emulator (STORAGE_EMULATOR_HOST is read by the client too).
+    storage_emulator_host: str | None = None
+    # Service-account JSON used to sign V4 URLs; None means "use the ambient credentials".
+    gcs_credentials_file: str | None = None
+    signed_url_ttl_seconds: int = 3600
+
+    nlu_provider: Literal["lexical"] = "lexical"
+    script_provider: Literal["template"] = "template"
+    speech_provider: Literal["espeak"] = "espeak"
+    video_provider: Literal["slides"] = "slides"
+
+    # Below this confidence the request waits in needs_clarification.
+    nlu_confidence_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    max_query_chars: int = 2000
+
+    # Celery attempts per stage (first try included). Worst case per stage is
+    # task_max_attempts x provider_attempts provider calls.
+    task_max_attempts: int = 4
+    provider_attempts: int = 3
+    retry_backoff_max_seconds: int = 60
+
+    metrics_port: int = 9808
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    flower_basic_auth: str | None = None  # "user:password"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
