@@ -1,0 +1,46 @@
+"""Errors a stage can end with. Each class's docstring is its default message."""
+
+from __future__ import annotations
+
+
+class StageError(Exception):
+    """The stage failed."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or (self.__doc__ or "").strip())
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class TransientStageError(StageError):
+    """A provider or dependency is temporarily unavailable; the stage will be retried."""
+
+
+class PermanentStageError(StageError):
+    """The stage cannot succeed for this request; retrying will not help."""
+
+
+class InvalidTransition(Exception):
+    """A status change that the state machine does not allow."""
+
+    def __init__(self, frm: str, to: str) -> None:
+        super().__init__(f"illegal transition {frm} -> {to}")
+        self.frm, self.to = frm, to
+
+
+class StaleClaim(Exception):
+    """The row was not in the expected status: another worker moved it first."""
+
+    def __init__(self, request_id: str, expected: str) -> None:
+        super().__init__(f"request {request_id} is no longer {expected}")
+        self.request_id, self.expected = request_id, expected
+
+
+class RequestError(Exception):
+    """Bad input from an API caller: nothing was written."""
+
+
+class NotFound(RequestError):
+    """No such request."""

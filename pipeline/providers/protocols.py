@@ -1,0 +1,123 @@
+"""What each provider does, as small Protocols. Implementations are chosen by settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from pipeline.lesson import Lesson
+
+
+@dataclass(frozen=True)
+class TopicInfo:
+    id: str
+    title: str
+    description: str
+    subject: str
+    path: str
+    depth: int
+    grade_level_min: int
+    grade_level_max: int
+    keywords: tuple[str, ...] = ()
+    facts: tuple[str, ...] = ()
+    is_leaf: bool = True
+
+
+@dataclass(frozen=True)
+class InterestInfo:
+    id: str
+    name: str
+    description: str
+    category: str
+    keywords: tuple[str, ...] = ()
+    analogies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    topics: dict[str, TopicInfo]
+    interests: dict[str, InterestInfo]
+
+
+@dataclass(frozen=True)
+class TopicOption:
+    topic_id: str
+    title: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """What NLU made of a query. `topic_id` is None when it needs a clarification."""
+
+    topic_id: str | None
+    confidence: float
+    interest_id: str | None  # an interest named in the query, if any
+    options: list[TopicOption] = field(default_factory=list)
+    question: str | None = None  # the clarification question shown to the student
+
+
+class TopicResolver(Protocol):
+    async def understand(self, query: str, catalog: Catalog) -> Understanding: ...
+
+
+class ScriptWriter(Protocol):
+    async def write(
+        self, topic: TopicInfo, interest: InterestInfo, style: str, grade_level: int | None
+    ) -> Lesson: ...
+
+
+@dataclass(frozen=True)
+class Audio:
+    path: Path  # a local file the caller owns
+    mime_type: str  # audio/mpeg or audio/ogg
+    extension: str  # "mp3" or "opus"
+    duration_seconds: float
+
+
+class SpeechSynthesizer(Protocol):
+    async def synthesize(self, text: str, workdir: Path) -> Audio: ...
+
+
+@dataclass(frozen=True)
+class Video:
+    path: Path  # MP4 (H.264 + AAC), 1280x720
+    thumbnail_path: Path  # JPEG
+    duration_seconds: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class VideoRenderer(Protocol):
+    async def render(self, lesson: Lesson, audio: Path, workdir: Path) -> Video: ...
+
+
+class ObjectStorage(Protocol):
+    """Objects addressed by key (`content/{cache_key}/audio.mp3`); locations are URLs
+    (`file:///…` or `gs://bucket/…`) that the database stores."""
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> str: ...
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> str: ...
+
+    async def get_bytes(self, location: str) -> bytes: ...
+
+    async def download(self, location: str, path: Path) -> None: ...
+
+    async def exists(self, location: str) -> bool: ...
+
+    async def size(self, location: str) -> int: ...
+
+    def signed_url(self, location: str) -> str: ...
+
+
+@dataclass(frozen=True)
+class SafetyVerdict:
+    safe: bool
+    reason: str | None = None  # a sentence for error_message; never quotes the input
+
+
+class SafetyGate(Protocol):
+    def check_query(self, query: str) -> SafetyVerdict: ...
+
+    def check_lesson(self, lesson: Lesson) -> SafetyVerdict: ...
