@@ -22,10 +22,14 @@ class Settings(BaseSettings):
     gcs_credentials_file: str | None = None
     signed_url_ttl_seconds: int = 3600
 
+    # "module:function" returning pipeline.context.Providers; tests and benchmarks swap in
+    # stand-ins for the providers at the edge of the world (AI, TTS) this way.
+    provider_factory: str = "pipeline.providers:build_default"
     nlu_provider: Literal["lexical"] = "lexical"
     script_provider: Literal["template"] = "template"
     speech_provider: Literal["espeak"] = "espeak"
     video_provider: Literal["slides"] = "slides"
+    workdir: str = "/tmp/vividly-work"
 
     # Below this confidence the request waits in needs_clarification.
     nlu_confidence_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
@@ -35,7 +39,8 @@ class Settings(BaseSettings):
     # task_max_attempts x provider_attempts provider calls.
     task_max_attempts: int = 4
     provider_attempts: int = 3
-    retry_backoff_max_seconds: int = 60
+    retry_backoff_base_seconds: float = 2.0
+    retry_backoff_max_seconds: float = 60.0
 
     metrics_port: int = 9808
     log_level: str = "INFO"

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from db.errors import DatabaseUnavailable, SchemaMissing
 from db.migrate import UnknownRevision
+from pipeline.errors import RequestError
 from pipeline.settings import get_settings
 
 app = typer.Typer(
@@ -28,7 +29,12 @@ out = Console(soft_wrap=True)
 T = TypeVar("T")
 
 # Errors whose message is the whole story: print it, exit 1, no traceback.
-CLEAR_ERRORS: tuple[type[Exception], ...] = (DatabaseUnavailable, SchemaMissing, UnknownRevision)
+CLEAR_ERRORS: tuple[type[Exception], ...] = (
+    DatabaseUnavailable,
+    SchemaMissing,
+    UnknownRevision,
+    RequestError,
+)
 
 
 def clear_errors(fn: Callable[[], T]) -> T:
@@ -93,6 +99,118 @@ def seed_command() -> None:
         out.print(f"seeded: {report.total} rows written ({details})")
 
     run(go)
+
+
+async def with_api(fn):  # type: ignore[no-untyped-def]
+    """Run fn(api) with a short-lived engine (one per CLI invocation)."""
+    from pipeline.providers.storage import open_storage
+
+    from db import migrate
+    from db.session import create_engine, create_sessionmaker
+    from workers.client import pipeline_api
+
+    settings = get_settings()
+    await migrate.require_schema(settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        return await fn(pipeline_api(create_sessionmaker(engine), open_storage(settings)))
+    finally:
+        await engine.dispose()
+
+
+@app.command("submit")
+def submit_command(
+    query: str = typer.Argument(..., help="The student's question."),
+    student: str = typer.Option(..., "--student", help="The student's user id."),
+    interest: str | None = typer.Option(None, "--interest", help="An interest id to use."),
+    style: str | None = typer.Option(None, "--style", help="conversational, simpler, …"),
+    wait: bool = typer.Option(False, "--wait", help="Follow it to a terminal/waiting status."),
+    timeout: float = typer.Option(120.0, "--timeout", help="Seconds --wait waits at most."),
+) -> None:
+    """Create a content request; prints its id as the last line."""
+
+    async def go():  # type: ignore[no-untyped-def]
+        return await with_api(lambda api: api.submit_request(student, query, interest, style))
+
+    request_id = run(go)
+    if wait:
+        view = run(lambda: follow(request_id, timeout))
+        out.print(f"{request_id} {view['status']}", highlight=False)
+    out.print(request_id, highlight=False)
+
+
+async def follow(request_id: str, max_seconds: float, on_change=None):  # type: ignore[no-untyped-def]
+    """Poll the row until it is terminal or waiting for the student."""
+    import time
+
+    from pipeline.states import TERMINAL, WAITING, Status
+
+    deadline = time.monotonic() + max_seconds
+    last = None
+
+    async def poll(api):  # type: ignore[no-untyped-def]
+        nonlocal last
+        while True:
+            view = await api.get_request(request_id)
+            if view["status"] != last:
+                last = view["status"]
+                if on_change:
+                    on_change(view)
+            if Status(view["status"]) in TERMINAL | WAITING or time.monotonic() > deadline:
+                return view
+            await asyncio.sleep(0.1)
+
+    return await with_api(poll)
+
+
+@app.command("status")
+def status_command(
+    request_id: str,
+    json_output: bool = typer.Option(False, "--json", help="One JSON object."),
+    sign: bool = typer.Option(False, "--sign", help="Add signed URLs for the objects."),
+) -> None:
+    """Show a request's status and outputs."""
+    import json
+
+    view = run(lambda: with_api(lambda api: api.get_request(request_id, sign=sign)))
+    if json_output:
+        print(json.dumps(view, default=str))
+        return
+    for k, v in view.items():
+        if v is not None:
+            out.print(f"[bold]{k}[/]: {v}", highlight=False)
+
+
+@app.command("clarify")
+def clarify_command(
+    request_id: str,
+    topic: str | None = typer.Option(None, "--topic", help="The chosen topic id."),
+    answer: str | None = typer.Option(None, "--answer", help="A free-text answer."),
+) -> None:
+    """Answer a request waiting in needs_clarification."""
+    status = run(lambda: with_api(lambda api: api.clarify(request_id, topic, answer)))
+    out.print(f"{request_id} {status}", highlight=False)
+
+
+@app.command("retry")
+def retry_command(request_id: str) -> None:
+    """Re-open a failed request at the stage that failed."""
+    stage = run(lambda: with_api(lambda api: api.retry_request(request_id)))
+    out.print(f"{request_id} retrying from {stage}", highlight=False)
+
+
+@app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker_command(ctx: typer.Context) -> None:
+    """Start a Celery worker: `vividly worker -Q video,audio,script,nlu -c 2` and so on."""
+    from workers.app import QUEUES
+    from workers.app import app as celery_app
+
+    args = list(ctx.args)
+    if not any(a == "-Q" or a.startswith(("-Q", "--queues")) for a in args):
+        args += ["-Q", ",".join(QUEUES)]
+    if not any(a.startswith(("-l", "--loglevel")) for a in args):
+        args += ["--loglevel", "INFO"]
+    celery_app.worker_main(["worker", *args])
 
 
 def main() -> None:

@@ -1,0 +1,390 @@
+"""All SQL the pipeline runs against content_requests and generated_content.
+
+Status changes are compare-and-set: `UPDATE … WHERE id = :id AND status = :from`; no row
+back means another worker moved the request first (StaleClaim). The legal edges are
+checked against pipeline.states before any statement is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, cast, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import ContentRequest, GeneratedContent, Interest, StudentInterest, Topic, User
+from pipeline.errors import StaleClaim
+from pipeline.providers.protocols import Catalog, InterestInfo, TopicInfo
+from pipeline.states import Status, check
+
+CR = ContentRequest
+GC = GeneratedContent
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    id: str
+    student_id: str
+    original_query: str
+    topic_id: str | None
+    interest_id: str | None
+    style: str
+    status: Status
+    cache_hit: bool
+    generated_content_id: str | None
+    error_message: str | None
+    retry_count: int
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    updated_at: datetime | None
+    completed_at: datetime | None
+
+    @property
+    def cache_key(self) -> str | None:
+        return self.metadata.get("cache_key")
+
+
+@dataclass(frozen=True)
+class ContentRow:
+    id: str
+    cache_key: str
+    content_type: str
+    script_url: str | None
+    audio_url: str | None
+    video_url: str | None
+    thumbnail_url: str | None
+    duration_seconds: int | None
+    file_size_bytes: int | None
+    generation_metadata: dict[str, Any]
+
+
+def _request_row(r: CR) -> RequestRow:
+    return RequestRow(
+        id=r.id,
+        student_id=r.student_id,
+        original_query=r.original_query,
+        topic_id=r.topic_id,
+        interest_id=r.interest_id,
+        style=r.style or "conversational",
+        status=Status(r.status),
+        cache_hit=bool(r.cache_hit),
+        generated_content_id=r.generated_content_id,
+        error_message=r.error_message,
+        retry_count=r.retry_count or 0,
+        metadata=dict(r.metadata_ or {}),
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        completed_at=r.completed_at,
+    )
+
+
+def _content_row(c: GC) -> ContentRow:
+    return ContentRow(
+        id=c.id,
+        cache_key=c.cache_key,
+        content_type=str(c.content_type),
+        script_url=c.script_url,
+        audio_url=c.audio_url,
+        video_url=c.video_url,
+        thumbnail_url=c.thumbnail_url,
+        duration_seconds=c.duration_seconds,
+        file_size_bytes=c.file_size_bytes,
+        generation_metadata=dict(c.generation_metadata or {}),
+    )
+
+
+def _jsonb(value: dict[str, Any]) -> Any:
+    return cast(literal(value, type_=JSONB), JSONB)
+
+
+def _merged_metadata(patch: dict[str, Any] | None, drop: tuple[str, ...] = ()) -> Any:
+    expr: Any = func.coalesce(CR.metadata_, _jsonb({}))
+    for key in drop:
+        expr = expr.op("-")(literal(key, type_=String))
+    if patch:
+        expr = expr.op("||")(_jsonb(patch))
+    return expr
+
+
+class Repository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    # ---- content_requests ------------------------------------------------------------
+
+    async def load(self, request_id: str, *, for_update: bool = False) -> RequestRow | None:
+        stmt = select(CR).where(CR.id == request_id, CR.deleted_at.is_(None))
+        if for_update:
+            stmt = stmt.with_for_update()
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        return _request_row(row) if row else None
+
+    async def create(self, **values: Any) -> str:
+        values.setdefault("id", await self.new_id("req"))
+        if "metadata" in values:
+            values["metadata_"] = values.pop("metadata")
+        self.s.add(CR(**values))
+        await self.s.flush()
+        return values["id"]
+
+    async def new_id(self, prefix: str) -> str:
+        return (await self.s.execute(select(func.generate_id(prefix)))).scalar_one()
+
+    async def claim(
+        self, request_id: str, statuses: tuple[Status, ...], token: str, lease_seconds: float
+    ) -> RequestRow | None:
+        """Take the work lease on a request in one of `statuses`, unless another live
+        lease holds it. None means: wrong status, or someone else is working on it."""
+        now = time.time()
+        lease = CR.metadata_["lease"]
+        free = or_(
+            lease.is_(None),
+            lease["token"].astext == token,
+            lease["until"].as_float() < now,
+        )
+        stmt = (
+            update(CR)
+            .where(CR.id == request_id, CR.status.in_(statuses), CR.deleted_at.is_(None), free)
+            .values(
+                metadata_=_merged_metadata(
+                    {"lease": {"token": token, "until": now + lease_seconds}}
+                )
+            )
+            .returning(CR)
+        )
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        return _request_row(row) if row else None
+
+    async def release(self, request_id: str, token: str) -> None:
+        await self.s.execute(
+            update(CR)
+            .where(CR.id == request_id, CR.metadata_["lease"]["token"].astext == token)
+            .values(metadata_=_merged_metadata(None, drop=("lease",)))
+        )
+
+    async def transition(
+        self,
+        request_id: str,
+        frm: Status,
+        to: Status,
+        *,
+        metadata: dict[str, Any] | None = None,
+        drop_metadata: tuple[str, ...] = (),
+        **values: Any,
+    ) -> RequestRow:
+        """Compare-and-set the status; raises StaleClaim when the row is not in `frm`."""
+        check(frm, to)
+        if to == Status.completed:
+            values.setdefault("completed_at", func.now())
+        stmt = (
+            update(CR)
+            .where(CR.id == request_id, CR.status == frm)
+            .values(
+                status=to,
+                metadata_=_merged_metadata(metadata, drop=("lease", *drop_metadata)),
+                **values,
+            )
+            .returning(CR)
+        )
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        if row is None:
+            raise StaleClaim(request_id, frm)
+        return _request_row(row)
+
+    async def patch(
+        self, request_id: str, status: Status, metadata: dict[str, Any], **values: Any
+    ) -> bool:
+        """Update a request that stays in `status` (no transition)."""
+        stmt = (
+            update(CR)
+            .where(CR.id == request_id, CR.status == status)
+            .values(metadata_=_merged_metadata(metadata, drop=("lease",)), **values)
+            .returning(CR.id)
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none() is not None
+
+    async def add_retry(self, request_id: str) -> None:
+        await self.s.execute(
+            update(CR)
+            .where(CR.id == request_id)
+            .values(retry_count=func.coalesce(CR.retry_count, 0) + 1)
+        )
+
+    # ---- single flight ---------------------------------------------------------------
+
+    async def lock_cache_key(self, cache_key: str) -> None:
+        """Serialise every decision about one cache key until the transaction ends."""
+        await self.s.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(cache_key, 0)))
+        )
+
+    async def inflight_leader(self, cache_key: str, exclude: str) -> RequestRow | None:
+        """The request currently generating content for this key, if any."""
+        stmt = (
+            select(CR)
+            .where(
+                CR.metadata_["cache_key"].astext == cache_key,
+                CR.metadata_["role"].astext == "leader",
+                CR.status.in_(
+                    [
+                        Status.generating_script,
+                        Status.generating_audio,
+                        Status.fast_path_ready,
+                        Status.generating_video,
+                    ]
+                ),
+                CR.id != exclude,
+                CR.deleted_at.is_(None),
+            )
+            .order_by(CR.created_at)
+            .limit(1)
+        )
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        return _request_row(row) if row else None
+
+    async def followers(self, leader_id: str, statuses: tuple[Status, ...]) -> list[RequestRow]:
+        stmt = select(CR).where(
+            CR.metadata_["leader_id"].astext == leader_id,
+            CR.metadata_["role"].astext == "follower",
+            CR.status.in_(statuses),
+        )
+        return [_request_row(r) for r in (await self.s.execute(stmt)).scalars()]
+
+    # ---- generated_content -----------------------------------------------------------
+
+    async def content_by_key(self, cache_key: str) -> ContentRow | None:
+        row = (
+            await self.s.execute(select(GC).where(GC.cache_key == cache_key))
+        ).scalar_one_or_none()
+        return _content_row(row) if row else None
+
+    async def content(self, content_id: str) -> ContentRow | None:
+        row = await self.s.get(GC, content_id)
+        return _content_row(row) if row else None
+
+    async def save_fast_path_content(
+        self,
+        *,
+        cache_key: str,
+        topic_id: str,
+        interest_id: str,
+        style: str,
+        script_url: str,
+        audio_url: str,
+        duration_seconds: int,
+        generation_metadata: dict[str, Any],
+    ) -> str:
+        """Insert the vivid_now row for a key, or refresh its script and audio."""
+        content_id = "content_" + cache_key[:24]
+        stmt = insert(GC).values(
+            id=content_id,
+            topic_id=topic_id,
+            interest_id=interest_id,
+            style=style,
+            cache_key=cache_key,
+            content_type="vivid_now",
+            script_url=script_url,
+            audio_url=audio_url,
+            duration_seconds=duration_seconds,
+            generation_metadata=generation_metadata,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[GC.cache_key],
+            set_={
+                "script_url": stmt.excluded.script_url,
+                "audio_url": stmt.excluded.audio_url,
+                "generation_metadata": GC.generation_metadata.op("||")(
+                    stmt.excluded.generation_metadata
+                ),
+            },
+        ).returning(GC.id)
+        return (await self.s.execute(stmt)).scalar_one()
+
+    async def save_video(
+        self,
+        content_id: str,
+        *,
+        video_url: str,
+        thumbnail_url: str,
+        duration_seconds: int,
+        file_size_bytes: int,
+        generation_metadata: dict[str, Any],
+    ) -> None:
+        await self.s.execute(
+            update(GC)
+            .where(GC.id == content_id)
+            .values(
+                content_type="vivid_learning",
+                video_url=video_url,
+                thumbnail_url=thumbnail_url,
+                duration_seconds=duration_seconds,
+                file_size_bytes=file_size_bytes,
+                generation_metadata=func.coalesce(GC.generation_metadata, _jsonb({})).op("||")(
+                    _jsonb(generation_metadata)
+                ),
+            )
+        )
+
+    # ---- catalog and students --------------------------------------------------------
+
+    async def catalog(self) -> Catalog:
+        topics = (await self.s.execute(select(Topic).where(Topic.is_active.is_(True)))).scalars()
+        topic_rows = list(topics)
+        parents = {t.parent_id for t in topic_rows if t.parent_id}
+        interests = (
+            await self.s.execute(
+                select(Interest)
+                .where(Interest.is_active.is_(True))
+                .order_by(Interest.display_order)
+            )
+        ).scalars()
+        return Catalog(
+            topics={
+                t.id: TopicInfo(
+                    id=t.id,
+                    title=t.title,
+                    description=t.description or "",
+                    subject=t.subject,
+                    path=t.path or "",
+                    depth=t.depth,
+                    grade_level_min=t.grade_level_min or 9,
+                    grade_level_max=t.grade_level_max or 12,
+                    keywords=tuple((t.metadata_ or {}).get("keywords", ())),
+                    facts=tuple((t.metadata_ or {}).get("facts", ())),
+                    is_leaf=t.id not in parents,
+                )
+                for t in topic_rows
+            },
+            interests={
+                i.id: InterestInfo(
+                    id=i.id,
+                    name=i.name,
+                    description=i.description or "",
+                    category=i.category or "",
+                    keywords=tuple((i.metadata_ or {}).get("keywords", ())),
+                    analogies=tuple((i.metadata_ or {}).get("analogies", ())),
+                )
+                for i in interests
+            },
+        )
+
+    async def student(self, student_id: str) -> User | None:
+        user = await self.s.get(User, student_id)
+        if user is None or user.deleted_at is not None or user.role != "student":
+            return None
+        return user
+
+    async def ranked_interests(self, student_id: str) -> list[str]:
+        rows = await self.s.execute(
+            select(StudentInterest.interest_id)
+            .where(StudentInterest.student_id == student_id)
+            .order_by(StudentInterest.rank)
+        )
+        return list(rows.scalars())
+
+    async def exists(self, model: type[Topic] | type[Interest], key: str) -> bool:
+        return (await self.s.get(model, key)) is not None

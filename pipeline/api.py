@@ -1,0 +1,205 @@
+"""What API services call: submit_request, clarify, get_request, retry_request.
+
+The API never waits on generation: it writes the row, commits, then enqueues (through the
+`enqueue` callable it is given, so this module knows nothing of Celery).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.models import Interest, Topic
+from db.repository import Repository, RequestRow
+from db.session import unit_of_work
+from pipeline.cache import DEFAULT_STYLE, STYLES
+from pipeline.errors import NotFound, RequestError
+from pipeline.providers.protocols import ObjectStorage
+from pipeline.runner import Dispatch
+from pipeline.states import RETRY_STATUS, Stage, Status
+
+MAX_QUERY_CHARS = 2000
+MAX_ANSWER_CHARS = 500
+
+
+class PipelineAPI:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        enqueue: Callable[[Dispatch], None],
+        storage: ObjectStorage | None = None,
+        max_query_chars: int = MAX_QUERY_CHARS,
+    ) -> None:
+        self.sessions = sessions
+        self.enqueue = enqueue
+        self.storage = storage
+        self.max_query_chars = max_query_chars
+
+    async def submit_request(
+        self,
+        student_id: str,
+        query: str,
+        interest_id: str | None = None,
+        style: str | None = None,
+    ) -> str:
+        query = query.strip()
+        if not query:
+            raise RequestError("The query is empty.")
+        if len(query) > self.max_query_chars:
+            raise RequestError(
+                f"The query is {len(query)} characters long; the limit is {self.max_query_chars}."
+            )
+        style = style or DEFAULT_STYLE
+        if style not in STYLES:
+            raise RequestError(f"Unknown style {style!r}; choose one of {sorted(STYLES)}.")
+        async with unit_of_work(self.sessions) as s:
+            repo = Repository(s)
+            student = await repo.student(student_id)
+            if student is None:
+                raise RequestError(f"Unknown student {student_id!r}.")
+            if interest_id is not None and not await repo.exists(Interest, interest_id):
+                raise RequestError(f"Unknown interest {interest_id!r}.")
+            request_id = await repo.create(
+                student_id=student_id,
+                original_query=query,
+                interest_id=interest_id,
+                style=style,
+                status=Status.nlu_processing,
+                metadata={"grade_level": student.grade_level},
+            )
+        self.enqueue(Dispatch(Stage.nlu, request_id))
+        return request_id
+
+    async def clarify(
+        self, request_id: str, topic_id: str | None = None, answer: str | None = None
+    ) -> Status:
+        if (topic_id is None) == (answer is None):
+            raise RequestError("Give exactly one of a topic id or a free-text answer.")
+        async with unit_of_work(self.sessions) as s:
+            repo = Repository(s)
+            row = await self._load(repo, request_id, for_update=True)
+            if row.status != Status.needs_clarification:
+                raise RequestError(
+                    f"Request {request_id} is not waiting for a clarification "
+                    f"(status: {row.status})."
+                )
+            clarification = dict(row.metadata.get("clarification") or {})
+            if topic_id is not None:
+                if not await repo.exists(Topic, topic_id):
+                    raise RequestError(f"Unknown topic {topic_id!r}.")
+                clarification["chosen_topic_id"] = topic_id
+                await repo.transition(
+                    request_id,
+                    Status.needs_clarification,
+                    Status.cache_check,
+                    topic_id=topic_id,
+                    metadata={"clarification": clarification},
+                )
+                nxt = Dispatch(Stage.cache_check, request_id)
+            else:
+                text = (answer or "").strip()
+                if not text or len(text) > MAX_ANSWER_CHARS:
+                    raise RequestError(
+                        f"The answer must be 1 to {MAX_ANSWER_CHARS} characters long."
+                    )
+                clarification["answer"] = text
+                await repo.transition(
+                    request_id,
+                    Status.needs_clarification,
+                    Status.nlu_processing,
+                    metadata={"clarification": clarification},
+                )
+                nxt = Dispatch(Stage.nlu, request_id)
+        self.enqueue(nxt)
+        return Status.cache_check if nxt.stage == Stage.cache_check else Status.nlu_processing
+
+    async def retry_request(self, request_id: str) -> Stage:
+        """Re-open a failed request at the stage that failed, keeping earlier outputs."""
+        async with unit_of_work(self.sessions) as s:
+            repo = Repository(s)
+            row = await self._load(repo, request_id, for_update=True)
+            if row.status != Status.failed:
+                raise RequestError(
+                    f"Request {request_id} has not failed (status: {row.status}); "
+                    "only failed requests can be retried."
+                )
+            stage = retry_stage(row)
+            await repo.transition(
+                request_id,
+                Status.failed,
+                RETRY_STATUS[stage],
+                error_message=None,
+                metadata={"retried_from": str(stage)},
+                drop_metadata=("failed_stage", "error_kind", "failed_at"),
+            )
+        self.enqueue(Dispatch(stage, request_id))
+        return stage
+
+    async def get_request(self, request_id: str, *, sign: bool = False) -> dict[str, Any]:
+        async with unit_of_work(self.sessions) as s:
+            repo = Repository(s)
+            row = await self._load(repo, request_id)
+            content = (
+                await repo.content(row.generated_content_id) if row.generated_content_id else None
+            )
+        view: dict[str, Any] = {
+            "id": row.id,
+            "student_id": row.student_id,
+            "status": str(row.status),
+            "topic_id": row.topic_id,
+            "interest_id": row.interest_id,
+            "style": row.style,
+            "cache_hit": row.cache_hit,
+            "generated_content_id": row.generated_content_id,
+            "error_message": row.error_message,
+            "retry_count": row.retry_count,
+            "content_type": content.content_type if content else None,
+            "script_url": (content.script_url if content else None)
+            or row.metadata.get("script_url"),
+            "audio_url": content.audio_url if content else None,
+            "video_url": content.video_url if content else None,
+            "thumbnail_url": content.thumbnail_url if content else None,
+            "duration_seconds": content.duration_seconds if content else None,
+            "failed_stage": row.metadata.get("failed_stage"),
+            "clarification": _public_clarification(row),
+            "created_at": row.created_at.isoformat() if row.created_at else None,
+            "completed_at": row.completed_at.isoformat() if row.completed_at else None,
+        }
+        if sign and self.storage is not None:
+            view["signed_urls"] = {
+                k: self.storage.signed_url(view[k])
+                for k in ("script_url", "audio_url", "video_url", "thumbnail_url")
+                if view[k]
+            }
+        return view
+
+    @staticmethod
+    async def _load(repo: Repository, request_id: str, for_update: bool = False) -> RequestRow:
+        row = await repo.load(request_id, for_update=for_update)
+        if row is None:
+            raise NotFound(f"No request {request_id!r}.")
+        return row
+
+
+def retry_stage(row: RequestRow) -> Stage:
+    failed = row.metadata.get("failed_stage")
+    stage = Stage(failed) if failed in Stage.__members__ else Stage.nlu
+    # Later stages need earlier outputs; fall back to the first stage that has its inputs.
+    if stage == Stage.video and not row.generated_content_id:
+        stage = Stage.audio
+    if stage == Stage.audio and not row.metadata.get("script_url"):
+        stage = Stage.script
+    if stage in (Stage.script, Stage.audio) and not row.cache_key:
+        stage = Stage.cache_check
+    if stage == Stage.cache_check and not row.topic_id:
+        stage = Stage.nlu
+    return stage
+
+
+def _public_clarification(row: RequestRow) -> dict[str, Any] | None:
+    c = row.metadata.get("clarification")
+    if not c:
+        return None
+    return {"question": c.get("question"), "options": c.get("options", [])}

@@ -1,0 +1,156 @@
+"""Offline NLU: weighted lexical matching of a query against the topics table.
+
+Each leaf topic gets a bag of stemmed terms from its keywords (strongest), title,
+description and teaching facts (weakest), weighted by how rare each term is across
+topics (IDF). Keyword phrases ("equal and opposite") score as phrases. Confidence is the
+share of the top topic's score among the top three, damped when the match is thin.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+from pipeline.providers.protocols import Catalog, TopicInfo, TopicOption, Understanding
+from pipeline.text import stem, terms, words
+
+KEYWORD_WEIGHT = 3.0
+TITLE_WEIGHT = 2.0
+DESCRIPTION_WEIGHT = 1.0
+FACT_WEIGHT = 0.5
+PHRASE_BONUS = 2.0  # a multi-word keyword found whole is worth more than its words
+# A score this high is a clear match even when other topics score too.
+CONFIDENT_SCORE = 6.0
+MAX_OPTIONS = 4
+
+
+@dataclass
+class _Index:
+    weights: dict[str, dict[str, float]]  # topic -> term -> weight
+    phrases: dict[str, list[tuple[str, ...]]]  # topic -> keyword phrases (stemmed)
+    idf: dict[str, float]
+    interest_phrases: dict[str, list[tuple[str, ...]]]
+    catalog_id: int
+
+
+def _build(catalog: Catalog) -> _Index:
+    leaves = [t for t in catalog.topics.values() if t.is_leaf and t.depth >= 1]
+    bags: dict[str, Counter[str]] = {}
+    phrases: dict[str, list[tuple[str, ...]]] = {}
+    for t in leaves:
+        bag: Counter[str] = Counter()
+        for kw in t.keywords:
+            for term in terms(kw):
+                bag[term] += KEYWORD_WEIGHT
+        for term in terms(t.title):
+            bag[term] += TITLE_WEIGHT
+        for term in terms(t.description):
+            bag[term] += DESCRIPTION_WEIGHT
+        for fact in t.facts:
+            for term in terms(fact):
+                bag[term] += FACT_WEIGHT
+        bags[t.id] = bag
+        phrases[t.id] = [p for p in (tuple(terms(kw)) for kw in t.keywords) if len(p) > 1]
+    df: Counter[str] = Counter()
+    for bag in bags.values():
+        df.update(bag.keys())
+    n = max(len(bags), 1)
+    idf = {term: math.log(1 + n / count) for term, count in df.items()}
+    weights = {
+        tid: {term: min(w, KEYWORD_WEIGHT + TITLE_WEIGHT) for term, w in bag.items()}
+        for tid, bag in bags.items()
+    }
+    # Interests match on every word, stopwords included: "my cat" must not match "cats".
+    interest_phrases = {
+        i.id: [_all_words(k) for k in (*i.keywords, i.name) if words(k)]
+        for i in catalog.interests.values()
+    }
+    return _Index(weights, phrases, idf, interest_phrases, id(catalog))
+
+
+def _all_words(text: str) -> tuple[str, ...]:
+    return tuple(stem(w) for w in words(text))
+
+
+def _contains(seq: list[str], phrase: tuple[str, ...]) -> bool:
+    k = len(phrase)
+    return any(tuple(seq[i : i + k]) == phrase for i in range(len(seq) - k + 1))
+
+
+class LexicalTopicResolver:
+    """TopicResolver over the catalog; rebuilds its index when the catalog changes."""
+
+    def __init__(self, confidence_threshold: float) -> None:
+        self.threshold = confidence_threshold
+        self._index: _Index | None = None
+
+    def _index_for(self, catalog: Catalog) -> _Index:
+        if self._index is None or self._index.catalog_id != id(catalog):
+            self._index = _build(catalog)
+        return self._index
+
+    def scores(self, query: str, catalog: Catalog) -> list[tuple[str, float]]:
+        index = self._index_for(catalog)
+        q = terms(query)
+        qset = set(q)
+        scores: dict[str, float] = defaultdict(float)
+        for tid, bag in index.weights.items():
+            s = sum(bag[t] * index.idf[t] for t in qset if t in bag)
+            s += sum(PHRASE_BONUS * len(p) for p in index.phrases[tid] if _contains(q, p))
+            if s > 0:
+                scores[tid] = s
+        return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def interest_in(self, query: str, catalog: Catalog) -> str | None:
+        q = list(_all_words(query))
+        index = self._index_for(catalog)
+        best: tuple[int, str] | None = None
+        for iid, phrases in index.interest_phrases.items():
+            for p in phrases:
+                if _contains(q, p) and (best is None or len(p) > best[0]):
+                    best = (len(p), iid)
+        return best[1] if best else None
+
+    async def understand(self, query: str, catalog: Catalog) -> Understanding:
+        ranked = self.scores(query, catalog)
+        interest = self.interest_in(query, catalog)
+        if not ranked:
+            return Understanding(topic_id=None, confidence=0.0, interest_id=interest)
+        top = ranked[0][1]
+        rest = sum(s for _, s in ranked[1:3])
+        confidence = (top / (top + rest)) * min(1.0, top / CONFIDENT_SCORE) ** 0.5
+        if top >= CONFIDENT_SCORE and top >= 2 * (ranked[1][1] if len(ranked) > 1 else 0):
+            confidence = max(confidence, 0.9)
+        options = [
+            TopicOption(tid, catalog.topics[tid].title, round(s / (top + rest), 3))
+            for tid, s in ranked[:MAX_OPTIONS]
+        ]
+        if confidence < self.threshold:
+            return Understanding(
+                topic_id=None,
+                confidence=round(confidence, 3),
+                interest_id=interest,
+                options=options if len(options) >= 2 else self._with_neighbours(options, catalog),
+                question="Which of these topics do you want to learn about?",
+            )
+        return Understanding(
+            topic_id=ranked[0][0],
+            confidence=round(confidence, 3),
+            interest_id=interest,
+            options=options,
+        )
+
+    @staticmethod
+    def _with_neighbours(options: list[TopicOption], catalog: Catalog) -> list[TopicOption]:
+        """One weak match: offer its siblings too, so the student has a real choice."""
+        first = catalog.topics[options[0].topic_id]
+        siblings: list[TopicInfo] = [
+            t
+            for t in catalog.topics.values()
+            if t.path.rsplit(".", 1)[0] == first.path.rsplit(".", 1)[0]
+            and t.id != first.id
+            and t.is_leaf
+        ]
+        extra = [TopicOption(t.id, t.title, 0.0) for t in sorted(siblings, key=lambda t: t.id)]
+        return (options + extra)[:MAX_OPTIONS]

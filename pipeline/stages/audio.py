@@ -1,0 +1,87 @@
+"""generating_audio: check the script, narrate it, store the audio, create vivid_now content."""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from db.repository import Repository, RequestRow
+from pipeline.cache import object_key
+from pipeline.context import Context
+from pipeline.errors import PermanentStageError
+from pipeline.lesson import Lesson
+from pipeline.runner import BaseStage, Dispatch
+from pipeline.stages.limits import hard_limit
+from pipeline.states import Stage, Status
+
+
+@dataclass(frozen=True)
+class Narration:
+    audio_url: str
+    duration_seconds: float
+    mime_type: str
+
+
+async def load_lesson(ctx: Context, row: RequestRow) -> Lesson:
+    url = row.metadata.get("script_url")
+    if not url:
+        raise PermanentStageError("The request has no stored script to narrate.")
+    try:
+        return Lesson.model_validate_json(await ctx.providers.storage.get_bytes(url))
+    except ValidationError as e:
+        raise PermanentStageError("The stored script is not a valid lesson.") from e
+
+
+class AudioStage(BaseStage[Narration]):
+    stage = Stage.audio
+    claims = (Status.generating_audio,)
+    lease_seconds = hard_limit(Stage.audio)
+
+    async def work(self, ctx: Context, row: RequestRow) -> Narration:
+        lesson = await load_lesson(ctx, row)
+        verdict = ctx.providers.safety.check_lesson(lesson)
+        if not verdict.safe:
+            raise PermanentStageError(verdict.reason)
+        with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
+            audio = await ctx.providers.speech.synthesize(lesson.narration(), Path(tmp))
+            url = await ctx.providers.storage.put_file(
+                object_key(row.cache_key or "", f"audio.{audio.extension}"),
+                audio.path,
+                audio.mime_type,
+            )
+        return Narration(url, audio.duration_seconds, audio.mime_type)
+
+    async def complete(
+        self, repo: Repository, ctx: Context, row: RequestRow, result: Narration
+    ) -> list[Dispatch]:
+        key = row.cache_key or ""
+        await repo.lock_cache_key(key)
+        content_id = await repo.save_fast_path_content(
+            cache_key=key,
+            topic_id=row.topic_id or "",
+            interest_id=row.interest_id or "",
+            style=row.style,
+            script_url=row.metadata["script_url"],
+            audio_url=result.audio_url,
+            duration_seconds=math.ceil(result.duration_seconds),
+            generation_metadata={"audio_mime_type": result.mime_type},
+        )
+        await repo.transition(
+            row.id,
+            Status.generating_audio,
+            Status.fast_path_ready,
+            generated_content_id=content_id,
+        )
+        for f in await repo.followers(row.id, (Status.cache_check,)):
+            await repo.transition(
+                f.id,
+                Status.cache_check,
+                Status.fast_path_ready,
+                generated_content_id=content_id,
+                cache_hit=True,
+            )
+        return [Dispatch(Stage.video, row.id)]

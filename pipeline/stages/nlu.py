@@ -1,0 +1,82 @@
+"""nlu_processing: resolve topic, interest and style from the query."""
+
+from __future__ import annotations
+
+import time
+
+from db.repository import Repository, RequestRow
+from pipeline.context import Context
+from pipeline.errors import PermanentStageError
+from pipeline.providers.protocols import Understanding
+from pipeline.runner import BaseStage, Dispatch
+from pipeline.stages.limits import hard_limit
+from pipeline.states import Stage, Status
+
+NO_TOPIC = (
+    "No STEM topic was recognised in the question; ask about a physics, chemistry, biology, "
+    "math or computer-science idea."
+)
+
+
+def query_text(row: RequestRow) -> str:
+    """The query plus any free-text clarification answer."""
+    answer = (row.metadata.get("clarification") or {}).get("answer")
+    return f"{row.original_query}\n{answer}" if answer else row.original_query
+
+
+class NluStage(BaseStage[Understanding]):
+    stage = Stage.nlu
+    claims = (Status.nlu_processing,)
+    lease_seconds = hard_limit(Stage.nlu)
+
+    async def work(self, ctx: Context, row: RequestRow) -> Understanding:
+        query = query_text(row)
+        verdict = ctx.providers.safety.check_query(query)
+        if not verdict.safe:
+            raise PermanentStageError(verdict.reason)
+        understanding = await ctx.providers.resolver.understand(query, await ctx.catalog())
+        if understanding.topic_id is None and not understanding.options:
+            raise PermanentStageError(NO_TOPIC)
+        return understanding
+
+    async def complete(
+        self, repo: Repository, ctx: Context, row: RequestRow, result: Understanding
+    ) -> list[Dispatch]:
+        interest = row.interest_id or result.interest_id
+        if interest is None:
+            ranked = await repo.ranked_interests(row.student_id)
+            interest = ranked[0] if ranked else next(iter((await ctx.catalog()).interests))
+        nlu = {"confidence": result.confidence, "interest_source": _source(row, result)}
+        if result.topic_id is None:
+            await repo.transition(
+                row.id,
+                Status.nlu_processing,
+                Status.needs_clarification,
+                interest_id=interest,
+                metadata={
+                    "nlu": nlu,
+                    "clarification": {
+                        "question": result.question,
+                        "options": [
+                            {"topic_id": o.topic_id, "title": o.title} for o in result.options
+                        ],
+                        "asked_at": time.time(),
+                    },
+                },
+            )
+            return []
+        await repo.transition(
+            row.id,
+            Status.nlu_processing,
+            Status.cache_check,
+            topic_id=result.topic_id,
+            interest_id=interest,
+            metadata={"nlu": nlu},
+        )
+        return [Dispatch(Stage.cache_check, row.id)]
+
+
+def _source(row: RequestRow, result: Understanding) -> str:
+    if row.interest_id:
+        return "caller"
+    return "query" if result.interest_id else "student_rank"

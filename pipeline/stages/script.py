@@ -1,0 +1,43 @@
+"""generating_script: write the lesson and store it as content/{cache_key}/script.json."""
+
+from __future__ import annotations
+
+from db.repository import Repository, RequestRow
+from pipeline.cache import object_key
+from pipeline.context import Context
+from pipeline.errors import PermanentStageError
+from pipeline.runner import BaseStage, Dispatch
+from pipeline.stages.limits import hard_limit
+from pipeline.states import Stage, Status
+
+
+class ScriptStage(BaseStage[str]):
+    stage = Stage.script
+    claims = (Status.generating_script,)
+    lease_seconds = hard_limit(Stage.script)
+
+    async def work(self, ctx: Context, row: RequestRow) -> str:
+        catalog = await ctx.catalog()
+        topic = catalog.topics.get(row.topic_id or "")
+        interest = catalog.interests.get(row.interest_id or "")
+        if topic is None or interest is None:
+            raise PermanentStageError("The request's topic or interest is no longer available.")
+        lesson = await ctx.providers.writer.write(
+            topic, interest, row.style, row.metadata.get("grade_level")
+        )
+        return await ctx.providers.storage.put_bytes(
+            object_key(row.cache_key or "", "script.json"),
+            lesson.model_dump_json(indent=2).encode(),
+            "application/json",
+        )
+
+    async def complete(
+        self, repo: Repository, ctx: Context, row: RequestRow, result: str
+    ) -> list[Dispatch]:
+        await repo.transition(
+            row.id,
+            Status.generating_script,
+            Status.generating_audio,
+            metadata={"script_url": result},
+        )
+        return [Dispatch(Stage.audio, row.id)]

@@ -1,0 +1,79 @@
+"""The Celery app: JSON only, late acks, one queue per stage, time limits from SPEC."""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+from kombu import Queue
+
+from pipeline.settings import get_settings
+from pipeline.stages.limits import TIME_LIMITS
+from pipeline.states import Stage
+
+# Which queue each stage's task goes to (SPEC "Stage limits and retries").
+QUEUE_FOR_STAGE: dict[Stage, str] = {
+    Stage.nlu: "nlu",
+    Stage.cache_check: "nlu",
+    Stage.script: "script",
+    Stage.audio: "audio",
+    Stage.video: "video",
+}
+QUEUES = ("video", "audio", "script", "nlu", "maintenance")
+# Redis redelivers an unacked message after this long; it must exceed the longest hard
+# limit (video, 600 s) or a slow render would be handed to a second worker.
+VISIBILITY_TIMEOUT_SECONDS = 3600
+
+
+def task_name(stage: Stage) -> str:
+    return f"pipeline.{stage}"
+
+
+def create_app() -> Celery:
+    settings = get_settings()
+    app = Celery("vividly", broker=settings.redis_url, include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
+            # Consume queues in the order given to -Q: later stages first.
+            "queue_order_strategy": "priority",
+        },
+        task_queues=[Queue(q) for q in QUEUES],
+        task_default_queue="maintenance",
+        task_routes={task_name(s): {"queue": q} for s, q in QUEUE_FOR_STAGE.items()},
+        task_annotations={
+            task_name(s): {"soft_time_limit": soft, "time_limit": hard}
+            for s, (soft, hard) in TIME_LIMITS.items()
+        },
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+    )
+    return app
+
+
+app = create_app()
+
+
+@worker_process_init.connect
+def _init_process(**_: object) -> None:
+    from workers.logs import configure_logging
+    from workers.runtime import get_runtime
+
+    configure_logging()
+    get_runtime()
+
+
+@worker_process_shutdown.connect
+def _shutdown_process(**_: object) -> None:
+    from workers.runtime import shutdown_runtime
+
+    shutdown_runtime()

@@ -1,0 +1,64 @@
+"""One event loop and one async engine per worker process, created after fork.
+
+Celery runs no coroutines, and an asyncpg pool belongs to the loop that created it, so
+each prefork child builds its loop, engine and providers on first use (or in
+worker_process_init) and every task runs its coroutine on that loop with `run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from db.session import create_engine, create_sessionmaker
+from pipeline.context import Context
+from pipeline.providers import build_providers
+from pipeline.settings import get_settings
+
+T = TypeVar("T")
+
+
+class Runtime:
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        settings = get_settings()
+        self.engine = create_engine(settings.database_url)
+        workdir = Path(settings.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.context = Context(
+            settings=settings,
+            sessions=create_sessionmaker(self.engine),
+            providers=build_providers(settings),
+            workdir=workdir,
+        )
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        try:
+            self.loop.run_until_complete(self.engine.dispose())
+        finally:
+            self.loop.close()
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime; a forked child never reuses its parent's loop or pool."""
+    global _runtime
+    if _runtime is None or _runtime.pid != os.getpid():
+        _runtime = Runtime()
+    return _runtime
+
+
+def shutdown_runtime() -> None:
+    global _runtime
+    if _runtime is not None and _runtime.pid == os.getpid():
+        _runtime.close()
+    _runtime = None
