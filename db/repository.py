@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, or_, select, update
+from sqlalchemy import String, cast, func, literal, literal_column, or_, select, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -97,16 +97,24 @@ def _content_row(c: GC) -> ContentRow:
     )
 
 
-def _jsonb(value: dict[str, Any]) -> Any:
+def _jsonb(value: Any) -> Any:
     return cast(literal(value, type_=JSONB), JSONB)
 
 
-def _merged_metadata(patch: dict[str, Any] | None, drop: tuple[str, ...] = ()) -> Any:
+def _merged_metadata(
+    patch: dict[str, Any] | None, drop: tuple[str, ...] = (), entered: Status | None = None
+) -> Any:
     expr: Any = func.coalesce(CR.metadata_, _jsonb({}))
     for key in drop:
         expr = expr.op("-")(literal(key, type_=String))
     if patch:
         expr = expr.op("||")(_jsonb(patch))
+    if entered is not None:
+        # The statuses a request went through, in order: a timeline for ops and tests.
+        history = func.coalesce(CR.metadata_["history"], _jsonb([])).op("||")(
+            func.jsonb_build_array(str(entered))
+        )
+        expr = func.jsonb_set(expr, literal_column("'{history}'::text[]"), history)
     return expr
 
 
@@ -185,7 +193,7 @@ class Repository:
             .where(CR.id == request_id, CR.status == frm)
             .values(
                 status=to,
-                metadata_=_merged_metadata(metadata, drop=("lease", *drop_metadata)),
+                metadata_=_merged_metadata(metadata, ("lease", *drop_metadata), entered=to),
                 **values,
             )
             .returning(CR)

@@ -67,7 +67,10 @@ class PipelineAPI:
                 interest_id=interest_id,
                 style=style,
                 status=Status.nlu_processing,
-                metadata={"grade_level": student.grade_level},
+                metadata={
+                    "grade_level": student.grade_level,
+                    "history": [str(Status.nlu_processing)],
+                },
             )
         self.enqueue(Dispatch(Stage.nlu, request_id))
         return request_id

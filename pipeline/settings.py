@@ -24,7 +24,7 @@ class Settings(BaseSettings):
 
     # "module:function" returning pipeline.context.Providers; tests and benchmarks swap in
     # stand-ins for the providers at the edge of the world (AI, TTS) this way.
-    provider_factory: str = "pipeline.providers:build_default"
+    provider_factory: str = "pipeline.providers.factory:build_default"
     nlu_provider: Literal["lexical"] = "lexical"
     script_provider: Literal["template"] = "template"
     speech_provider: Literal["espeak"] = "espeak"
@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     workdir: str = "/tmp/vividly-work"
 
     # Below this confidence the request waits in needs_clarification.
-    nlu_confidence_threshold: float = Field(default=0.35, ge=0.0, le=1.0)
+    nlu_confidence_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     max_query_chars: int = 2000
 
     # Celery attempts per stage (first try included). Worst case per stage is

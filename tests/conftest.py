@@ -1,12 +1,25 @@
-"""Fixtures shared by all tests; the helpers behind them live in tests/support.py."""
+"""Fixtures shared by all tests; the helpers behind them live in tests/support.py.
+
+The pipeline fixtures (database, broker, worker, storage) point this process's settings
+at scratch resources before anything reads them: see tests/support.configure_test_env.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.support import migrate, run_seed, scratch_database
+from tests.support import (
+    TEST_ENV,
+    WorkerProcess,
+    configure_test_env,
+    migrate,
+    run_seed,
+    scratch_database,
+)
+
+configure_test_env()
 
 
 @pytest.fixture
@@ -31,3 +44,67 @@ def seeded_db() -> Iterator[str]:
         migrate(name)
         run_seed(name)
         yield name
+
+
+@pytest.fixture(scope="session")
+def pipeline_db() -> Iterator[str]:
+    """The database the pipeline settings point at: migrated and seeded once."""
+    with scratch_database(name=TEST_ENV.database) as name:
+        migrate(name)
+        run_seed(name)
+        yield name
+
+
+@pytest.fixture(scope="session")
+def worker(pipeline_db: str) -> Iterator[WorkerProcess]:
+    """A real Celery worker process (prefork, 2 children) on the test broker."""
+    with WorkerProcess.start() as proc:
+        yield proc
+
+
+@pytest.fixture
+def fakes(worker: WorkerProcess) -> Iterator[None]:
+    """Call counters and failure switches of the test providers, reset for each test."""
+    from tests import fakes
+
+    fakes.reset()
+    yield
+    fakes.reset()
+
+
+@pytest.fixture(scope="session")
+async def api(pipeline_db: str) -> AsyncIterator[object]:
+    """The pipeline's Python API, as an API service would use it."""
+    from db.session import create_engine, create_sessionmaker
+    from pipeline.providers.storage import open_storage
+    from pipeline.settings import get_settings
+    from workers.client import pipeline_api
+
+    engine = create_engine(get_settings().database_url)
+    yield pipeline_api(create_sessionmaker(engine), open_storage(get_settings()))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def gcs_emulator() -> Iterator[str]:
+    """An in-memory GCS emulator on a free loopback port, with a bucket "vividly-test";
+    yields its endpoint, "http://127.0.0.1:PORT".
+
+    Clients reach it through client_options={"api_endpoint": endpoint} with anonymous
+    credentials, so STORAGE_EMULATOR_HOST is not set: it would also redirect other clients.
+    """
+    import socket
+
+    from gcp_storage_emulator.server import create_server
+
+    # Ask the OS for a free port, then hand it to the emulator: given port 0, its public API
+    # would not tell us which port it bound.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = create_server("127.0.0.1", port, in_memory=True, default_bucket="vividly-test")
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

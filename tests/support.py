@@ -9,11 +9,24 @@ TEST_REDIS_URL.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import psycopg
+import redis
+
+T = TypeVar("T")
+REPO = Path(__file__).resolve().parents[1]
 
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -28,9 +41,9 @@ def asyncpg_url(dbname: str) -> str:
 
 
 @contextmanager
-def scratch_database(prefix: str = "vividly_test") -> Iterator[str]:
+def scratch_database(prefix: str = "vividly_test", name: str | None = None) -> Iterator[str]:
     """Create an empty database; yield its name; drop it (closing stray connections)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    name = name or f"{prefix}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(PG_ADMIN_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
@@ -65,3 +78,134 @@ def run_seed(dbname: str) -> None:
 
 def connect(dbname: str) -> psycopg.Connection:
     return psycopg.connect(libpq_url(dbname), autocommit=True)
+
+
+REDIS_BASE = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+CLAIM_KEY = "vividly:test-run"
+
+
+@dataclass(frozen=True)
+class TestEnv:
+    database: str
+    redis_url: str
+    tmp: Path
+
+
+def _claim_redis_db() -> str:
+    """An empty Redis db number (1-15), marked as ours so a parallel run skips it."""
+    for n in range(15, 0, -1):
+        r = redis.Redis.from_url(f"{REDIS_BASE}/{n}")
+        if r.dbsize() == 0 and r.set(CLAIM_KEY, os.getpid(), nx=True, ex=6 * 3600):
+            return f"{REDIS_BASE}/{n}"
+    raise RuntimeError("no empty Redis database among 1-15 for the tests")
+
+
+def _make_env() -> TestEnv:
+    tmp = Path(tempfile.mkdtemp(prefix="vividly-tests-"))
+    return TestEnv(f"vividly_pipeline_{uuid.uuid4().hex[:8]}", "", tmp)
+
+
+TEST_ENV = _make_env()
+
+
+def configure_test_env() -> None:
+    """Point this process's (and its worker children's) settings at scratch resources."""
+    global TEST_ENV
+    if TEST_ENV.redis_url:
+        return
+    TEST_ENV = TestEnv(TEST_ENV.database, _claim_redis_db(), TEST_ENV.tmp)
+    fake = TEST_ENV.tmp / "fake"
+    fake.mkdir()
+    os.environ.update(
+        DATABASE_URL=asyncpg_url(TEST_ENV.database),
+        REDIS_URL=TEST_ENV.redis_url,
+        STORAGE_URL=f"file://{TEST_ENV.tmp / 'storage'}",
+        WORKDIR=str(TEST_ENV.tmp / "work"),
+        PROVIDER_FACTORY="tests.fakes:build",
+        VIVIDLY_FAKE_DIR=str(fake),
+        RETRY_BACKOFF_BASE_SECONDS="0.2",
+        RETRY_BACKOFF_MAX_SECONDS="1",
+        LOG_JSON="true",
+    )
+    import atexit
+
+    atexit.register(_cleanup_env)
+
+
+def _cleanup_env() -> None:
+    redis.Redis.from_url(TEST_ENV.redis_url).flushdb()
+    shutil.rmtree(TEST_ENV.tmp, ignore_errors=True)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.05) -> T:
+    """Poll until predicate() is truthy; fail with the last value at the deadline."""
+    deadline = time.monotonic() + timeout
+    value = predicate()
+    while not value:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last: {value!r})")
+        time.sleep(interval)
+        value = predicate()
+    return value
+
+
+class WorkerProcess:
+    """`celery worker` in a subprocess; its stdout+stderr go to `log_path`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+        self.proc, self.log_path = proc, log_path
+
+    @classmethod
+    @contextmanager
+    def start(
+        cls, concurrency: int = 2, queues: str = "video,audio,script,nlu,maintenance"
+    ) -> Iterator[WorkerProcess]:
+        log_path = TEST_ENV.tmp / f"worker-{uuid.uuid4().hex[:6]}.log"
+        log = open(log_path, "wb")
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                str(concurrency),
+                "-Q",
+                queues,
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                "INFO",
+                "-n",
+                f"test-{uuid.uuid4().hex[:6]}@%h",
+            ],
+            cwd=REPO,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        worker = cls(proc, log_path)
+        try:
+            wait_for(lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None, 60)
+            if proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {log_path.read_text()[-3000:]}")
+            yield worker
+        finally:
+            worker.stop()
+            log.close()
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from db.session import create_engine, create_sessionmaker
 from pipeline.context import Context
-from pipeline.providers import build_providers
+from pipeline.providers.factory import build_providers
 from pipeline.settings import get_settings
 
 T = TypeVar("T")

@@ -74,7 +74,6 @@ def _stage_task(stage: Stage):  # type: ignore[no-untyped-def]
     def stage_task(self: Task, request_id: str) -> None:
         execute(self, stage, request_id)
 
-    stage_task.__name__ = f"{stage}_task"
     return stage_task
 
 

@@ -116,7 +116,7 @@ class LexicalTopicResolver:
         ranked = self.scores(query, catalog)
         interest = self.interest_in(query, catalog)
         if not ranked:
-            return Understanding(topic_id=None, confidence=0.0, interest_id=interest)
+            return self._broad(query, catalog, interest)
         top = ranked[0][1]
         rest = sum(s for _, s in ranked[1:3])
         confidence = (top / (top + rest)) * min(1.0, top / CONFIDENT_SCORE) ** 0.5
@@ -139,6 +139,35 @@ class LexicalTopicResolver:
             confidence=round(confidence, 3),
             interest_id=interest,
             options=options,
+        )
+
+    @staticmethod
+    def _broad(query: str, catalog: Catalog, interest: str | None) -> Understanding:
+        """No specific topic matched; if a subject or area did ("math", "chemistry"),
+        ask which of its topics the student means."""
+        q = set(terms(query))
+        areas = [
+            t
+            for t in sorted(catalog.topics.values(), key=lambda t: (-t.depth, t.id))
+            if not t.is_leaf and q & {x for k in (*t.keywords, t.title) for x in terms(k)}
+        ]
+        if not areas:
+            return Understanding(topic_id=None, confidence=0.0, interest_id=interest)
+        area = areas[0]
+        leaves = sorted(
+            (
+                t
+                for t in catalog.topics.values()
+                if t.is_leaf and t.path.startswith(area.path + ".")
+            ),
+            key=lambda t: t.path,
+        )[:MAX_OPTIONS]
+        return Understanding(
+            topic_id=None,
+            confidence=0.0,
+            interest_id=interest,
+            options=[TopicOption(t.id, t.title, 0.0) for t in leaves],
+            question=f"Which part of {area.title} do you want to learn about?",
         )
 
     @staticmethod

@@ -26,8 +26,7 @@ class Narration:
     mime_type: str
 
 
-async def load_lesson(ctx: Context, row: RequestRow) -> Lesson:
-    url = row.metadata.get("script_url")
+async def load_lesson(ctx: Context, url: str | None) -> Lesson:
     if not url:
         raise PermanentStageError("The request has no stored script to narrate.")
     try:
@@ -42,7 +41,7 @@ class AudioStage(BaseStage[Narration]):
     lease_seconds = hard_limit(Stage.audio)
 
     async def work(self, ctx: Context, row: RequestRow) -> Narration:
-        lesson = await load_lesson(ctx, row)
+        lesson = await load_lesson(ctx, row.metadata.get("script_url"))
         verdict = ctx.providers.safety.check_lesson(lesson)
         if not verdict.safe:
             raise PermanentStageError(verdict.reason)

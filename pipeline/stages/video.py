@@ -59,7 +59,7 @@ class VideoStage(BaseStage[Rendered]):
             raise PermanentStageError(
                 "The request's audio is missing; retry it from the audio stage."
             )
-        lesson = await load_lesson(ctx, row)
+        lesson = await load_lesson(ctx, content.script_url)
         with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
             audio = Path(tmp) / ("narration." + content.audio_url.rsplit(".", 1)[-1])
             await storage.download(content.audio_url, audio)

@@ -1,0 +1,33 @@
+"""Provider construction from settings; `build_default` is the embedded offline set."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+
+from pipeline.context import Providers
+from pipeline.settings import Settings
+
+
+def build_default(settings: Settings) -> Providers:
+    from pipeline.providers.nlu_lexical import LexicalTopicResolver
+    from pipeline.providers.script_template import TemplateScriptWriter
+    from pipeline.providers.speech_espeak import EspeakSpeech
+    from pipeline.providers.storage import open_storage
+    from pipeline.providers.video_slides import SlideVideoRenderer
+    from pipeline.safety import KeywordSafetyGate
+
+    return Providers(
+        resolver=LexicalTopicResolver(settings.nlu_confidence_threshold),
+        writer=TemplateScriptWriter(),
+        speech=EspeakSpeech(),
+        video=SlideVideoRenderer(),
+        storage=open_storage(settings),
+        safety=KeywordSafetyGate(),
+    )
+
+
+def build_providers(settings: Settings) -> Providers:
+    module, _, name = settings.provider_factory.partition(":")
+    factory: Callable[[Settings], Providers] = getattr(importlib.import_module(module), name)
+    return factory(settings)

@@ -1,0 +1,356 @@
+"""Object storage: a local directory (`file://`) or a Google Cloud Storage bucket (`gs://`).
+
+Keys are content-addressed (`content/{cache_key}/audio.mp3`), so writing a key again writes
+the same bytes: uploads overwrite and are safe to retry. A missing object on read is a
+PermanentStageError: the stage that wrote it has to run again, retrying the reader won't help.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path, PurePosixPath
+from typing import IO, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import requests
+from google.api_core import exceptions as api_exceptions
+from google.auth import exceptions as auth_exceptions
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import storage
+from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
+from google.cloud.storage.retry import DEFAULT_RETRY
+from google.oauth2 import service_account
+
+from pipeline.errors import PermanentStageError, StageError, TransientStageError
+from pipeline.providers.protocols import ObjectStorage
+from pipeline.settings import Settings
+
+# mkstemp creates 0600 files; stored objects are read by other processes (a web server
+# serving var/storage, another user's worker), so they get ordinary file permissions.
+LOCAL_FILE_MODE = 0o644
+# Per HTTP request; a 3 minute lesson's video is a few MB, well within this on any link.
+GCS_REQUEST_TIMEOUT_SECONDS = 60.0
+# The client's own retry (429, 5xx, dropped connections) gives up after this long and the
+# stage fails transient, leaving further retries to Celery's backoff. Uploads use it too:
+# they are not retried by default, but overwriting a content-addressed key is idempotent.
+GCS_RETRY = DEFAULT_RETRY.with_timeout(30.0)
+# Project id for the emulator, which ignores it; a real bucket's project comes from the
+# credentials.
+EMULATOR_PROJECT = "vividly-local"
+
+T = TypeVar("T")
+
+_MISSING = "a stored file the stage needs is missing"
+
+
+def check_key(key: str) -> PurePosixPath:
+    """A relative `a/b/c` key; `..`, absolute paths and empty parts are refused."""
+    path = PurePosixPath(key)
+    if (
+        not key
+        or path.is_absolute()
+        or ".." in path.parts
+        or "\\" in key
+        or "//" in key
+        or key.endswith("/")
+    ):
+        raise ValueError(f"invalid storage key {key!r}")
+    return path
+
+
+class LocalStorage:
+    """Objects as files under `root`; locations are `file:///abs/path` URLs."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root.resolve()
+
+    @property
+    def root(self) -> Path:
+        return self._root
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> str:
+        # content_type is not kept: a local file's type is its extension.
+        target = self._root / check_key(key)
+
+        def copy(out: IO[bytes]) -> None:
+            with path.open("rb") as src:
+                shutil.copyfileobj(src, out)
+
+        await asyncio.to_thread(_write_atomic, target, copy)
+        return target.as_uri()
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> str:
+        target = self._root / check_key(key)
+        await asyncio.to_thread(_write_atomic, target, lambda out: out.write(data))
+        return target.as_uri()
+
+    async def get_bytes(self, location: str) -> bytes:
+        path = self._path(location)
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except FileNotFoundError as e:
+            raise PermanentStageError(_MISSING) from e
+
+    async def download(self, location: str, path: Path) -> None:
+        source = self._path(location)
+        try:
+            await asyncio.to_thread(shutil.copyfile, source, path)
+        except FileNotFoundError as e:
+            if not source.exists():
+                raise PermanentStageError(_MISSING) from e
+            raise
+
+    async def exists(self, location: str) -> bool:
+        return await asyncio.to_thread(self._path(location).is_file)
+
+    async def size(self, location: str) -> int:
+        try:
+            stat = await asyncio.to_thread(self._path(location).stat)
+        except FileNotFoundError as e:
+            raise PermanentStageError(_MISSING) from e
+        return stat.st_size
+
+    def signed_url(self, location: str) -> str:
+        # Local files need no signing; whoever serves the directory decides who may read it.
+        return location
+
+    def _path(self, location: str) -> Path:
+        parts = urlsplit(location)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            raise ValueError("not a local file:// location")
+        path = Path(unquote(parts.path)).resolve()
+        if not path.is_relative_to(self._root):
+            raise ValueError("location is outside this storage's root directory")
+        return path
+
+
+def _write_atomic(target: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write through a temp file in the target's directory, then rename over the target,
+    so a reader never sees half a file and a crash leaves no truncated object."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as e:
+        raise TransientStageError("could not write to local storage") from e
+    try:
+        with os.fdopen(fd, "wb") as out:
+            write(out)
+            out.flush()
+            # Durable before the database row that points at it is committed.
+            os.fsync(out.fileno())
+        os.chmod(tmp, LOCAL_FILE_MODE)
+        os.replace(tmp, target)
+    except BaseException as e:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise TransientStageError("could not write to local storage") from e
+        raise
+
+
+class GCSStorage:
+    """Objects in one GCS bucket; locations are `gs://bucket/key`.
+
+    The client's calls block, so each runs in a worker thread. Signed URLs are minted on
+    read (never stored) with `signing_credentials`, or the client's own when None; those
+    must hold a private key (a service-account key file), not just a token.
+    """
+
+    def __init__(
+        self,
+        bucket_name: str,
+        client: storage.Client,
+        signing_credentials: Credentials | None = None,
+        signed_url_ttl_seconds: int = 3600,
+    ) -> None:
+        self._client = client
+        self._bucket = client.bucket(bucket_name)
+        self._signing_credentials = signing_credentials
+        self._ttl = timedelta(seconds=signed_url_ttl_seconds)
+
+    @property
+    def bucket_name(self) -> str:
+        return self._bucket.name
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> str:
+        blob = self._bucket.blob(str(check_key(key)))
+        await _call(
+            "upload",
+            blob.upload_from_filename,
+            str(path),
+            content_type=content_type,
+            timeout=GCS_REQUEST_TIMEOUT_SECONDS,
+            retry=GCS_RETRY,
+        )
+        return self._location(blob.name)
+
+    async def put_bytes(self, key: str, data: bytes, content_type: str) -> str:
+        blob = self._bucket.blob(str(check_key(key)))
+        await _call(
+            "upload",
+            blob.upload_from_string,
+            data,
+            content_type=content_type,
+            timeout=GCS_REQUEST_TIMEOUT_SECONDS,
+            retry=GCS_RETRY,
+        )
+        return self._location(blob.name)
+
+    async def get_bytes(self, location: str) -> bytes:
+        blob = self._blob(location)
+        return await _call(
+            "download", blob.download_as_bytes, timeout=GCS_REQUEST_TIMEOUT_SECONDS, retry=GCS_RETRY
+        )
+
+    async def download(self, location: str, path: Path) -> None:
+        # On failure the client deletes the partly written file.
+        blob = self._blob(location)
+        await _call(
+            "download",
+            blob.download_to_filename,
+            str(path),
+            timeout=GCS_REQUEST_TIMEOUT_SECONDS,
+            retry=GCS_RETRY,
+        )
+
+    async def exists(self, location: str) -> bool:
+        blob = self._blob(location)
+        return await _call(
+            "lookup", blob.exists, timeout=GCS_REQUEST_TIMEOUT_SECONDS, retry=GCS_RETRY
+        )
+
+    async def size(self, location: str) -> int:
+        name = self._blob(location).name
+        blob = await _call(
+            "lookup",
+            self._bucket.get_blob,
+            name,
+            timeout=GCS_REQUEST_TIMEOUT_SECONDS,
+            retry=GCS_RETRY,
+        )
+        if blob is None or blob.size is None:
+            raise PermanentStageError(_MISSING)
+        return blob.size
+
+    def signed_url(self, location: str) -> str:
+        try:
+            return self._blob(location).generate_signed_url(
+                version="v4",
+                expiration=self._ttl,
+                method="GET",
+                credentials=self._signing_credentials,
+            )
+        except AttributeError as e:
+            # google-cloud-storage's way of saying the credentials hold no private key.
+            raise ValueError(
+                "these GCS credentials cannot sign URLs; set GCS_CREDENTIALS_FILE to a "
+                "service-account key"
+            ) from e
+
+    def _location(self, name: str) -> str:
+        return f"gs://{self._bucket.name}/{name}"
+
+    def _blob(self, location: str) -> storage.Blob:
+        # Split by hand: urlsplit would cut a key at `?` or `#`.
+        bucket, sep, key = location.removeprefix("gs://").partition("/")
+        if not location.startswith("gs://") or not sep:
+            raise ValueError("not a gs://bucket/key location")
+        if bucket != self._bucket.name:
+            raise ValueError("location is in a different bucket from this storage's")
+        return self._bucket.blob(str(check_key(key)))
+
+
+async def _call(action: str, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+    try:
+        return await asyncio.to_thread(fn, *args, **kwargs)
+    except Exception as e:
+        error = _stage_error(e, action)
+        if error is None:
+            raise
+        raise error from e
+
+
+# Failures worth another attempt later: the service or the network, not the request.
+_TRANSIENT_TYPES = (
+    api_exceptions.RetryError,  # the client's own retries ran out
+    api_exceptions.ServerError,  # 5xx, ServiceUnavailable
+    api_exceptions.TooManyRequests,
+    auth_exceptions.TransportError,  # could not reach the token endpoint
+    requests.ConnectionError,
+    requests.Timeout,
+    ConnectionError,
+    TimeoutError,
+    DataCorruption,  # checksum mismatch in transit
+)
+
+
+def _stage_error(e: Exception, action: str) -> StageError | None:
+    """The stage error for a google-cloud-storage failure, or None for anything else."""
+    if isinstance(e, _TRANSIENT_TYPES):
+        return TransientStageError(f"object storage is unavailable ({action} failed)")
+    if isinstance(e, auth_exceptions.RefreshError):
+        # google-auth marks the refresh failures a later attempt may get past.
+        if getattr(e, "retryable", False):
+            return TransientStageError(f"object storage is unavailable ({action} failed)")
+        return PermanentStageError("object storage rejected the worker's credentials")
+    if isinstance(e, api_exceptions.NotFound) and action != "upload":
+        return PermanentStageError(_MISSING)
+    if isinstance(e, api_exceptions.GoogleAPICallError) and _retryable_status(e.code):
+        return TransientStageError(f"object storage is unavailable ({action} failed)")
+    if isinstance(e, api_exceptions.GoogleAPICallError):
+        # 403 (no permission), 404 on upload (no such bucket), 400, 412: a retry gets the
+        # same answer.
+        return PermanentStageError(f"object storage refused the {action} (HTTP {e.code})")
+    if isinstance(e, InvalidResponse):
+        status = getattr(e.response, "status_code", 0)
+        if _retryable_status(status):
+            return TransientStageError(f"object storage is unavailable ({action} failed)")
+        return PermanentStageError(f"object storage refused the {action} (HTTP {status})")
+    return None
+
+
+def _retryable_status(status: int | None) -> bool:
+    return status is not None and (status >= 500 or status in (408, 429))
+
+
+def open_storage(settings: Settings) -> ObjectStorage:
+    """The storage STORAGE_URL names: `file://dir` (relative to the current directory
+    unless absolute) or `gs://bucket`."""
+    url = settings.storage_url
+    if url.startswith("file://"):
+        root = Path(unquote(url.removeprefix("file://"))).expanduser()
+        root = root if root.is_absolute() else Path.cwd() / root
+        root.mkdir(parents=True, exist_ok=True)
+        return LocalStorage(root)
+    if url.startswith("gs://"):
+        bucket = url.removeprefix("gs://").rstrip("/")
+        if not bucket or "/" in bucket:
+            raise ValueError("STORAGE_URL gs:// takes a bucket name only (gs://bucket)")
+        return _open_gcs(settings, bucket)
+    raise ValueError("STORAGE_URL must be file://… or gs://…")
+
+
+def _open_gcs(settings: Settings, bucket: str) -> GCSStorage:
+    signing: Credentials | None = None
+    if settings.gcs_credentials_file:
+        signing = service_account.Credentials.from_service_account_file(
+            settings.gcs_credentials_file
+        )
+    if settings.storage_emulator_host:
+        client = storage.Client(
+            project=EMULATOR_PROJECT,
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": settings.storage_emulator_host},
+        )
+        # A fresh emulator starts empty; a real bucket is made by infrastructure, not here.
+        if client.lookup_bucket(bucket) is None:
+            client.create_bucket(bucket)
+    elif signing is not None:
+        client = storage.Client(project=signing.project_id, credentials=signing)
+    else:
+        client = storage.Client()  # ambient credentials (workload identity, gcloud ADC)
+    return GCSStorage(bucket, client, signing, settings.signed_url_ttl_seconds)

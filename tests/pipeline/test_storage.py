@@ -1,0 +1,257 @@
+"""Object storage: LocalStorage on a temp directory, GCSStorage on the GCS emulator with the
+real google-cloud-storage client."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from google.oauth2 import service_account
+
+from pipeline.errors import PermanentStageError
+from pipeline.providers.storage import GCSStorage, LocalStorage, open_storage
+from pipeline.settings import Settings
+
+BUCKET = "vividly-test"  # made by the gcs_emulator fixture
+
+
+# -- LocalStorage ---------------------------------------------------------------------------
+
+
+async def test_local_round_trip(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "store")
+    loc = await store.put_bytes("content/abc/script.json", b'{"a": 1}', "application/json")
+    assert loc.startswith("file:///")
+    assert Path(loc.removeprefix("file://")) == tmp_path / "store/content/abc/script.json"
+    assert await store.get_bytes(loc) == b'{"a": 1}'
+    assert await store.exists(loc)
+    assert await store.size(loc) == 8
+    assert store.signed_url(loc) == loc
+
+    src = tmp_path / "audio.mp3"
+    src.write_bytes(b"\xff\xfb" * 1000)
+    file_loc = await store.put_file("content/abc/audio.mp3", src, "audio/mpeg")
+    out = tmp_path / "copy.mp3"
+    await store.download(file_loc, out)
+    assert out.read_bytes() == src.read_bytes()
+    assert await store.size(file_loc) == 2000
+
+
+async def test_local_overwrite_is_fine_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    first = await store.put_bytes("content/k/script.json", b"one", "application/json")
+    second = await store.put_bytes("content/k/script.json", b"two!", "application/json")
+    assert first == second
+    assert await store.get_bytes(second) == b"two!"
+    assert [p.name for p in (tmp_path / "content/k").iterdir()] == ["script.json"]
+
+
+async def test_local_missing_object(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path)
+    missing = (tmp_path / "content/nope.mp3").as_uri()
+    assert not await store.exists(missing)
+    with pytest.raises(PermanentStageError):
+        await store.get_bytes(missing)
+    with pytest.raises(PermanentStageError):
+        await store.size(missing)
+    with pytest.raises(PermanentStageError):
+        await store.download(missing, tmp_path / "out.mp3")
+
+
+@pytest.mark.parametrize(
+    "key", ["../escape.txt", "content/../../escape.txt", "/etc/passwd", "", "a//b", "dir/"]
+)
+async def test_local_rejects_bad_keys(tmp_path: Path, key: str) -> None:
+    store = LocalStorage(tmp_path / "store")
+    with pytest.raises(ValueError):
+        await store.put_bytes(key, b"x", "text/plain")
+    assert not (tmp_path / "escape.txt").exists()
+
+
+async def test_local_rejects_locations_outside_root(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "store")
+    (tmp_path / "secret.txt").write_text("no")
+    with pytest.raises(ValueError):
+        await store.get_bytes((tmp_path / "secret.txt").as_uri())
+    with pytest.raises(ValueError):
+        await store.get_bytes((tmp_path / "store/../secret.txt").as_uri())
+    with pytest.raises(ValueError):
+        await store.get_bytes("gs://bucket/secret.txt")
+
+
+# -- GCSStorage on the emulator ---------------------------------------------------------------
+
+
+def emulator_client(endpoint: str) -> storage.Client:
+    return storage.Client(
+        project="vividly-local",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": endpoint},
+    )
+
+
+@pytest.fixture(scope="session")
+def signing_credentials() -> service_account.Credentials:
+    """A throwaway service-account key: anonymous credentials cannot sign URLs."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return service_account.Credentials.from_service_account_info(
+        {
+            "type": "service_account",
+            "private_key": pem,
+            "client_email": "test@vividly-local.iam.gserviceaccount.com",
+            "token_uri": "https://oauth2.googleapis.com/token",
+            "project_id": "vividly-local",
+            "private_key_id": "x",
+            "client_id": "1",
+        }
+    )
+
+
+def unique_key(name: str) -> str:
+    # The emulator lives for the whole session: each test writes under its own prefix.
+    return f"content/{uuid.uuid4().hex}/{name}"
+
+
+async def test_gcs_round_trip(gcs_emulator: str, tmp_path: Path) -> None:
+    store = GCSStorage(BUCKET, emulator_client(gcs_emulator))
+    key = unique_key("script.json")
+    loc = await store.put_bytes(key, b'{"title": "x"}', "application/json")
+    assert loc == f"gs://{BUCKET}/{key}"
+    assert await store.get_bytes(loc) == b'{"title": "x"}'
+    assert await store.exists(loc)
+    assert await store.size(loc) == 14
+
+    src = tmp_path / "video.mp4"
+    src.write_bytes(bytes(range(256)) * 64)
+    file_loc = await store.put_file(unique_key("video.mp4"), src, "video/mp4")
+    out = tmp_path / "back.mp4"
+    await store.download(file_loc, out)
+    assert out.read_bytes() == src.read_bytes()
+    assert await store.size(file_loc) == 256 * 64
+
+    blob = emulator_client(gcs_emulator).bucket(BUCKET).get_blob(file_loc.split("/", 3)[3])
+    assert blob is not None and blob.content_type == "video/mp4"
+
+
+async def test_gcs_overwrite_is_fine(gcs_emulator: str) -> None:
+    store = GCSStorage(BUCKET, emulator_client(gcs_emulator))
+    key = unique_key("audio.mp3")
+    first = await store.put_bytes(key, b"one", "audio/mpeg")
+    second = await store.put_bytes(key, b"second", "audio/mpeg")
+    assert first == second
+    assert await store.get_bytes(second) == b"second"
+
+
+async def test_gcs_missing_object(gcs_emulator: str, tmp_path: Path) -> None:
+    store = GCSStorage(BUCKET, emulator_client(gcs_emulator))
+    missing = f"gs://{BUCKET}/{unique_key('nothing.mp3')}"
+    assert not await store.exists(missing)
+    with pytest.raises(PermanentStageError):
+        await store.get_bytes(missing)
+    with pytest.raises(PermanentStageError):
+        await store.size(missing)
+    with pytest.raises(PermanentStageError):
+        await store.download(missing, tmp_path / "out.mp3")
+    assert not (tmp_path / "out.mp3").exists()
+
+
+async def test_gcs_upload_to_missing_bucket_is_permanent(gcs_emulator: str) -> None:
+    store = GCSStorage("no-such-bucket", emulator_client(gcs_emulator))
+    with pytest.raises(PermanentStageError) as raised:
+        await store.put_bytes(unique_key("a.json"), b"{}", "application/json")
+    assert "404" in raised.value.message
+
+
+async def test_gcs_rejects_other_buckets_and_bad_keys(gcs_emulator: str) -> None:
+    store = GCSStorage(BUCKET, emulator_client(gcs_emulator))
+    with pytest.raises(ValueError):
+        await store.exists("gs://another-bucket/content/x.json")
+    with pytest.raises(ValueError):
+        await store.exists(f"file:///{BUCKET}/content/x.json")
+    with pytest.raises(ValueError):
+        await store.put_bytes("../x.json", b"{}", "application/json")
+
+
+async def test_gcs_signed_url(
+    gcs_emulator: str, signing_credentials: service_account.Credentials
+) -> None:
+    store = GCSStorage(
+        BUCKET,
+        emulator_client(gcs_emulator),
+        signing_credentials=signing_credentials,
+        signed_url_ttl_seconds=600,
+    )
+    loc = await store.put_bytes(unique_key("thumbnail.jpg"), b"jpeg bytes", "image/jpeg")
+    url = store.signed_url(loc)
+    assert "X-Goog-Signature=" in url
+    assert "X-Goog-Algorithm=GOOG4-RSA-SHA256" in url
+    assert "X-Goog-Expires=600" in url
+    assert "test%40vividly-local.iam.gserviceaccount.com" in url
+    # The emulator serves signed URLs without checking the signature: this shows the URL
+    # names the right object, not that GCS would accept the signature.
+    response = await asyncio.to_thread(requests.get, url, timeout=10)
+    assert response.status_code == 200
+    assert response.content == b"jpeg bytes"
+
+
+def test_gcs_signed_url_needs_a_private_key(gcs_emulator: str) -> None:
+    store = GCSStorage(BUCKET, emulator_client(gcs_emulator))  # anonymous: cannot sign
+    with pytest.raises(ValueError, match="cannot sign"):
+        store.signed_url(f"gs://{BUCKET}/content/x/video.mp4")
+
+
+# -- open_storage ---------------------------------------------------------------------------
+
+
+async def test_open_storage_file_relative_to_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_storage(Settings(storage_url="file://./var/storage"))
+    assert isinstance(store, LocalStorage)
+    assert store.root == tmp_path.resolve() / "var/storage"
+    assert store.root.is_dir()
+    loc = await store.put_bytes("content/k/script.json", b"{}", "application/json")
+    assert (tmp_path / "var/storage/content/k/script.json").read_bytes() == b"{}"
+    assert await store.get_bytes(loc) == b"{}"
+
+
+def test_open_storage_file_absolute(tmp_path: Path) -> None:
+    store = open_storage(Settings(storage_url=f"file://{tmp_path}/abs"))
+    assert isinstance(store, LocalStorage)
+    assert store.root == (tmp_path / "abs").resolve()
+    assert store.root.is_dir()
+
+
+async def test_open_storage_gcs_emulator_creates_the_bucket(gcs_emulator: str) -> None:
+    bucket = f"vividly-{uuid.uuid4().hex[:12]}"
+    settings = Settings(storage_url=f"gs://{bucket}", storage_emulator_host=gcs_emulator)
+    store = open_storage(settings)
+    assert isinstance(store, GCSStorage)
+    assert store.bucket_name == bucket
+    assert emulator_client(gcs_emulator).lookup_bucket(bucket) is not None
+    loc = await store.put_bytes("content/k/script.json", b"{}", "application/json")
+    assert loc == f"gs://{bucket}/content/k/script.json"
+    assert await store.get_bytes(loc) == b"{}"
+    # Opening again finds the bucket rather than failing to create it twice.
+    assert isinstance(open_storage(settings), GCSStorage)
+
+
+@pytest.mark.parametrize(
+    "url", ["s3://bucket", "/var/storage", "http://example.com/x", "gs://", "gs://b/prefix"]
+)
+def test_open_storage_rejects_other_urls(url: str) -> None:
+    with pytest.raises(ValueError, match="STORAGE_URL"):
+        open_storage(Settings(storage_url=url))
