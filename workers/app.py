@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 from kombu import Queue
 
 from pipeline.settings import get_settings
@@ -41,6 +41,8 @@ def create_app() -> Celery:
         task_acks_on_failure_or_timeout=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
+        # Our JSON handler writes to the real stderr; Celery's stdout proxy would loop.
+        worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
@@ -61,6 +63,14 @@ def create_app() -> Celery:
 
 
 app = create_app()
+
+
+@setup_logging.connect
+def _setup_logging(**_: object) -> None:
+    """Connected, so Celery leaves logging to us: one JSON format for every line."""
+    from workers.logs import configure_logging
+
+    configure_logging()
 
 
 @worker_process_init.connect

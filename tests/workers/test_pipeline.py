@@ -215,7 +215,9 @@ async def test_a_follower_takes_over_when_the_leader_fails(api) -> None:
     ids = await asyncio.gather(*(api.submit_request(STUDENT, query) for _ in range(3)))
     rows = await asyncio.gather(*(settle(rid, within=90) for rid in ids))
     statuses = sorted(r["status"] for r in rows)
-    assert statuses == ["completed", "completed", "failed"], [(r["status"], r["retry_count"], r["metadata"]) for r in rows]
+    assert statuses == ["completed", "completed", "failed"], [
+        (r["status"], r["retry_count"], r["metadata"]) for r in rows
+    ]
     assert len({r["generated_content_id"] for r in rows if r["status"] == "completed"}) == 1
     assert fakes.calls("script") == 5 and fakes.calls("speech") == 1
 
