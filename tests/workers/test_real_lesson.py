@@ -1,0 +1,104 @@
+"""A lesson with the real offline media providers, watched at the broker and in the logs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import av
+import pytest
+import redis
+
+from tests import fakes
+from tests.pipeline.test_media import MIN_SPEECH_RMS, rms_of_audio
+from tests.support import TEST_ENV
+from tests.workers.helpers import content, fresh_topic, row, settle
+
+pytestmark = pytest.mark.usefixtures("fakes")
+
+STUDENT = "user_demo_student_2"
+MARKER = "zorblaxian"  # a word no topic matches, to find the query anywhere it leaks
+
+
+class BrokerTap:
+    """Every command the Redis server receives on the test db, via MONITOR."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BrokerTap:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def _run(self) -> None:
+        conn = redis.Redis.from_url(TEST_ENV.redis_url)
+        with conn.monitor() as m:
+            self._ready.set()
+            while not self._stop.is_set():
+                self.commands.append(m.next_command()["command"])
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        redis.Redis.from_url(TEST_ENV.redis_url).ping()  # wakes the blocked read
+        self._thread.join(10)
+
+
+BODY = re.compile(r'body\\?": \\?"([A-Za-z0-9+/=]+)')
+
+
+def message_bodies(commands: list[str]) -> list[object]:
+    """The decoded JSON bodies of the task messages pushed while tapping."""
+    return [json.loads(base64.b64decode(b)) for cmd in commands for b in BODY.findall(cmd)]
+
+
+def local_path(url: str) -> Path:
+    return Path(urlparse(url).path)
+
+
+async def test_real_lesson_has_matching_video_and_nothing_leaks(api, worker) -> None:
+    fakes.set_media("real")
+    topic_id, query = fresh_topic()
+    query = f"{query} {MARKER}"
+    with BrokerTap() as tap:
+        rid = await api.submit_request(STUDENT, query)
+        r = await settle(rid, within=90)
+    assert r["status"] == "completed", r["error_message"]
+    c = content(r["generated_content_id"])
+    assert c["content_type"] == "vivid_learning"
+
+    video = local_path(c["video_url"])
+    assert video.stat().st_size == c["file_size_bytes"]
+    with av.open(str(video)) as f:
+        stream = f.streams.video[0]
+        assert (stream.codec_context.name, stream.width, stream.height) == ("h264", 1280, 720)
+        probed = f.duration / av.time_base
+    assert abs(probed - c["duration_seconds"]) < 1.0  # duration_seconds is whole seconds
+    assert 60 <= probed <= 180
+    assert rms_of_audio(video) > MIN_SPEECH_RMS
+    assert local_path(c["audio_url"]).suffix == ".mp3"
+    assert local_path(c["thumbnail_url"]).read_bytes()[:3] == b"\xff\xd8\xff"  # JPEG
+
+    # Only ids crossed the broker; no query text, name or e-mail in messages or logs.
+    bodies = message_bodies(tap.commands)
+    # Task messages are [args, kwargs, embed]; the rest are monitoring events.
+    tasks = [b for b in bodies if isinstance(b, list) and b and isinstance(b[0], list)]
+    assert len(tasks) >= 5  # nlu, cache_check, script, audio, video
+    assert [b for b in tasks if not (b[0] == [rid] and b[1] == {})] == []
+    secrets = [MARKER, query, "Ben", "demo_student_2@demo.vividly.invalid"]
+    broker = "\n".join(tap.commands + [json.dumps(b) for b in bodies])
+    logs = worker.log_text()
+    for text in secrets:
+        pattern = re.compile(rf"\b{re.escape(text)}\b")
+        assert not pattern.search(broker), f"{text!r} reached the broker"
+        assert not pattern.search(logs), f"{text!r} reached the worker log"
+    assert rid in logs and row(rid)["original_query"] == query
+    # Object paths carry the cache key only.
+    assert MARKER not in c["video_url"] and topic_id not in c["video_url"]
