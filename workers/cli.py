@@ -103,10 +103,9 @@ def seed_command() -> None:
 
 async def with_api(fn):  # type: ignore[no-untyped-def]
     """Run fn(api) with a short-lived engine (one per CLI invocation)."""
-    from pipeline.providers.storage import open_storage
-
     from db import migrate
     from db.session import create_engine, create_sessionmaker
+    from pipeline.providers.storage import open_storage
     from workers.client import pipeline_api
 
     settings = get_settings()
@@ -158,7 +157,7 @@ async def follow(request_id: str, max_seconds: float, on_change=None):  # type: 
                     on_change(view)
             if Status(view["status"]) in TERMINAL | WAITING or time.monotonic() > deadline:
                 return view
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
 
     return await with_api(poll)
 
@@ -211,6 +210,22 @@ def worker_command(ctx: typer.Context) -> None:
     if not any(a.startswith(("-l", "--loglevel")) for a in args):
         args += ["--loglevel", "INFO"]
     celery_app.worker_main(["worker", *args])
+
+
+DEMO_QUERY = "how does newton's third law work in basketball?"
+DEMO_STUDENT = "user_demo_student_1"
+
+
+@app.command("demo")
+def demo_command(
+    query: str = typer.Argument(DEMO_QUERY, help="The question to turn into a lesson."),
+    student: str = typer.Option(DEMO_STUDENT, "--student"),
+    wait_seconds: float = typer.Option(180.0, "--timeout"),
+) -> None:
+    """Migrate, seed, start a worker, submit a question and follow it to the end."""
+    from workers.demo import run_demo
+
+    clear_errors(lambda: run_demo(query, student, wait_seconds, out))
 
 
 def main() -> None:

@@ -1,0 +1,119 @@
+"""`vividly demo`: the whole pipeline on one machine, with a live progress display."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from db import migrate
+from pipeline.settings import get_settings
+from pipeline.states import TERMINAL, Status
+
+WORKER_READY_SECONDS = 60.0
+
+
+@contextmanager
+def demo_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A Celery worker (prefork, 2 children) for the demo, stopped when the demo ends."""
+    from workers.app import QUEUES, app
+
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.app",
+                "worker",
+                "-c",
+                "2",
+                "-Q",
+                ",".join(QUEUES),
+                "-l",
+                "INFO",
+                "-n",
+                f"demo-{os.getpid()}@%h",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + WORKER_READY_SECONDS
+            while not app.control.ping(timeout=0.5):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the demo worker did not start; see {log_path}")
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def run_demo(query: str, student: str, wait_seconds: float, out: Console) -> None:
+    from workers.cli import follow, run, seed_command, with_api
+
+    settings = get_settings()
+    out.rule("[bold]Vividly demo")
+    out.print("1. migrating the database …")
+    migrate.upgrade(settings.database_url)
+    out.print("2. loading the topic catalog and a demo school …")
+    seed_command()
+    out.print("3. starting a Celery worker …")
+    with demo_worker(Path("var/demo-worker.log")):
+        started = time.monotonic()
+        out.print(f"4. submitting for {student}: [italic]{query}[/]")
+        request_id = run(lambda: with_api(lambda api: api.submit_request(student, query)))
+        out.print(f"   request id: [bold]{request_id}[/]")
+
+        def on_change(view: dict[str, Any]) -> None:
+            out.print(f"   {time.monotonic() - started:6.2f} s  [cyan]{view['status']}[/]")
+
+        view = run(lambda: follow(request_id, wait_seconds, on_change))
+        if view["status"] == Status.needs_clarification:
+            options = view["clarification"]["options"]
+            out.print(f"   the pipeline asks: {view['clarification']['question']}")
+            for o in options:
+                out.print(f"     - {o['topic_id']}: {o['title']}")
+            chosen = options[0]["topic_id"]
+            out.print(f"   the demo answers with the first option, {chosen}")
+            run(lambda: with_api(lambda api: api.clarify(request_id, topic_id=chosen)))
+            view = run(lambda: follow(request_id, wait_seconds, on_change))
+        view = run(lambda: with_api(lambda api: api.get_request(request_id)))
+    show_result(view, out)
+    if Status(view["status"]) not in TERMINAL or view["status"] == Status.failed:
+        raise SystemExit(1)
+
+
+def show_result(view: dict[str, Any], out: Console) -> None:
+    table = Table(title=f"request {view['id']}: {view['status']}", show_lines=False)
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for key in (
+        "topic_id",
+        "interest_id",
+        "style",
+        "cache_hit",
+        "content_type",
+        "duration_seconds",
+        "script_url",
+        "audio_url",
+        "video_url",
+        "thumbnail_url",
+        "error_message",
+    ):
+        if view.get(key) is not None:
+            table.add_row(key, str(view[key]))
+    out.print(table)
