@@ -47,6 +47,11 @@ class Context:
     def uow(self):  # type: ignore[no-untyped-def]
         return unit_of_work(self.sessions)
 
+    async def warm_up(self) -> None:
+        """Load the catalog and let the resolver index it now, not on a student's request
+        (the semantic index takes a few seconds to build)."""
+        await self.providers.resolver.understand("warm up", await self.catalog())
+
     async def catalog(self) -> Catalog:
         if self._catalog is None or time.monotonic() - self._catalog_at > CATALOG_TTL_SECONDS:
             async with self.uow() as s:

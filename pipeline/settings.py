@@ -25,13 +25,16 @@ class Settings(BaseSettings):
     # "module:function" returning pipeline.context.Providers; tests and benchmarks swap in
     # stand-ins for the providers at the edge of the world (AI, TTS) this way.
     provider_factory: str = "pipeline.providers.factory:build_default"
-    nlu_provider: Literal["lexical"] = "lexical"
+    # "semantic": sentence embeddings (all-MiniLM-L6-v2, ONNX) plus lexical matching;
+    # "lexical": keyword matching only, no model.
+    nlu_provider: Literal["lexical", "semantic"] = "semantic"
     script_provider: Literal["template"] = "template"
     speech_provider: Literal["espeak"] = "espeak"
     video_provider: Literal["slides"] = "slides"
     workdir: str = "/tmp/vividly-work"
 
-    # Below this confidence the request waits in needs_clarification.
+    # Below this confidence the request waits in needs_clarification. The semantic resolver's
+    # confidence was tuned for 0.45 on tests/data/nlu_labelled.jsonl (see nlu_semantic.py).
     nlu_confidence_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     max_query_chars: int = 2000
 

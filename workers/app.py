@@ -79,7 +79,7 @@ def _init_process(**_: object) -> None:
     from workers.runtime import get_runtime
 
     configure_logging()
-    get_runtime()
+    get_runtime().warm_up()
 
 
 @worker_process_shutdown.connect

@@ -13,12 +13,15 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
+
 from db.session import create_engine, create_sessionmaker
 from pipeline.context import Context
 from pipeline.providers.factory import build_providers
 from pipeline.settings import get_settings
 
 T = TypeVar("T")
+log = structlog.get_logger("vividly.runtime")
 
 
 class Runtime:
@@ -35,6 +38,12 @@ class Runtime:
             providers=build_providers(settings),
             workdir=workdir,
         )
+
+    def warm_up(self) -> None:
+        try:
+            self.run(self.context.warm_up())
+        except Exception as e:  # the first task will try again and fail clearly if need be
+            log.warning("warm-up failed", error_type=type(e).__name__)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Iterable
 
+import redis
 import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -82,3 +84,16 @@ cache_check = _stage_task(Stage.cache_check)
 script = _stage_task(Stage.script)
 audio = _stage_task(Stage.audio)
 video = _stage_task(Stage.video)
+
+
+@app.task(name="ops.noop", acks_late=True)
+def noop(counter_key: str | None = None) -> None:
+    """Does nothing (health checks; the bare-chain baseline of bench/). With a counter
+    key, increments it in the broker's Redis so a caller can see the chain finish."""
+    if counter_key:
+        _broker_redis().incr(counter_key)
+
+
+@functools.cache
+def _broker_redis() -> redis.Redis:
+    return redis.Redis.from_url(app.conf.broker_url)

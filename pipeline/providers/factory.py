@@ -6,11 +6,23 @@ import importlib
 from collections.abc import Callable
 
 from pipeline.context import Providers
+from pipeline.providers.protocols import TopicResolver
 from pipeline.settings import Settings
 
 
-def build_default(settings: Settings) -> Providers:
+def build_resolver(settings: Settings) -> TopicResolver:
+    """The TopicResolver that settings.nlu_provider names. The semantic one fails here, at
+    construction, when its model or tokenizer cannot be loaded."""
+    if settings.nlu_provider == "semantic":
+        from pipeline.providers.nlu_semantic import SemanticTopicResolver
+
+        return SemanticTopicResolver(settings.nlu_confidence_threshold)
     from pipeline.providers.nlu_lexical import LexicalTopicResolver
+
+    return LexicalTopicResolver(settings.nlu_confidence_threshold)
+
+
+def build_default(settings: Settings) -> Providers:
     from pipeline.providers.script_template import TemplateScriptWriter
     from pipeline.providers.speech_espeak import EspeakSpeech
     from pipeline.providers.storage import open_storage
@@ -18,7 +30,7 @@ def build_default(settings: Settings) -> Providers:
     from pipeline.safety import KeywordSafetyGate
 
     return Providers(
-        resolver=LexicalTopicResolver(settings.nlu_confidence_threshold),
+        resolver=build_resolver(settings),
         writer=TemplateScriptWriter(),
         speech=EspeakSpeech(),
         video=SlideVideoRenderer(),

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.context import Providers
 from pipeline.lesson import Lesson
 from pipeline.providers.protocols import Audio, Video
+from pipeline.settings import Settings
 
 PLACEHOLDER_SECONDS = 1.0
 
@@ -27,3 +29,13 @@ class InstantVideo:
         video.write_bytes(b"placeholder video")
         thumb.write_bytes(b"placeholder thumbnail")
         return Video(video, thumb, PLACEHOLDER_SECONDS, {"placeholder": True})
+
+
+def build_instant(settings: Settings) -> Providers:
+    """The embedded providers with instant speech and video: PROVIDER_FACTORY=
+    pipeline.providers.instant:build_instant (benchmarks of the pipeline machinery)."""
+    from dataclasses import replace
+
+    from pipeline.providers.factory import build_default
+
+    return replace(build_default(settings), speech=InstantSpeech(), video=InstantVideo())

@@ -1,0 +1,280 @@
+"""Pipeline benchmark: figures as ratios to a baseline measured in the same run.
+
+  .venv/bin/python bench/pipeline_bench.py [--requests 150] [--hits 200] [--lessons 3]
+
+1. Throughput: N cache-miss requests through the whole state machine (nlu, cache_check,
+   script, audio, video; instant speech/video so the machinery is what is measured)
+   against N bare Celery chains of 6 no-op tasks, on the same worker (prefork, 2
+   children). Prints both rates and their ratio.
+2. Cache-hit latency: submit -> completed for requests whose content exists, one at a
+   time; p50/p95/p99.
+3. Embedded providers (espeak-ng + PyAV): cache-miss time to fast_path_ready and to
+   completed for a few distinct lessons.
+
+It creates its own database and uses an empty Redis db; both are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import redis
+
+REPO = Path(__file__).resolve().parents[1]
+PG = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379")
+STUDENT = "user_demo_student_1"
+
+
+def free_redis_db() -> str:
+    for n in range(15, 0, -1):
+        url = f"{REDIS}/{n}"
+        if redis.Redis.from_url(url).dbsize() == 0:
+            return url
+    raise SystemExit("no empty Redis db")
+
+
+@contextmanager
+def worker(env: dict[str, str], factory: str, concurrency: int = 2):  # type: ignore[no-untyped-def]
+    log = open(Path(env["WORKDIR"]) / f"worker-{factory.rsplit(':', 1)[-1]}.log", "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "-P",
+            "prefork",
+            "-c",
+            str(concurrency),
+            "-Q",
+            "video,audio,script,nlu,maintenance",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            "WARNING",
+        ],
+        cwd=REPO,
+        env={**env, "PROVIDER_FACTORY": factory, "LOG_LEVEL": "WARNING"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    from workers.app import app
+
+    deadline = time.monotonic() + 60
+    while not app.control.ping(timeout=0.5):
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise SystemExit("worker did not start")
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+async def count_status(conn: asyncpg.Connection, ids: list[str], status: str) -> int:
+    return await conn.fetchval(
+        "SELECT count(*) FROM content_requests WHERE id = ANY($1) AND status = $2", ids, status
+    )
+
+
+async def wait_all(conn: asyncpg.Connection, ids: list[str], status: str, limit: float) -> None:
+    deadline = time.monotonic() + limit
+    while await count_status(conn, ids, status) < len(ids):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"not all requests reached {status} in {limit} s")
+        await asyncio.sleep(0.01)
+
+
+async def resolvable(pairs: list[Any], sessions: Any) -> list[Any]:
+    """Keep the (topic, interest) pairs whose "explain {title}" NLU resolves confidently to
+    that topic, so every measured request walks the whole state machine."""
+    from db.repository import Repository
+    from db.session import unit_of_work
+    from pipeline.providers.factory import build_resolver
+    from pipeline.settings import get_settings
+
+    resolver = build_resolver(get_settings())
+    async with unit_of_work(sessions) as s:
+        catalog = await Repository(s).catalog()
+    good = set()
+    for topic in {p["topic"] for p in pairs}:
+        u = await resolver.understand(f"explain {catalog.topics[topic].title}", catalog)
+        if u.topic_id == topic:
+            good.add(topic)
+    return [p for p in pairs if p["topic"] in good]
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> dict[str, Any]:
+    from db.session import create_engine, create_sessionmaker
+    from workers.app import app
+    from workers.client import pipeline_api
+
+    engine = create_engine(env["DATABASE_URL"], pool_size=10)
+    api = pipeline_api(create_sessionmaker(engine))
+    conn = await asyncpg.connect(f"{PG}/{dbname}")
+    pairs = await conn.fetch(
+        "SELECT t.id AS topic, t.title, i.id AS interest FROM topics t CROSS JOIN interests i "
+        "WHERE t.depth >= 2 AND NOT EXISTS (SELECT 1 FROM topics c WHERE c.parent_id = t.id) "
+        "ORDER BY i.display_order, t.id"
+    )
+    pairs = await resolvable(pairs, create_sessionmaker(engine))
+    figures: dict[str, Any] = {"pairs": len(pairs)}
+    r = redis.Redis.from_url(env["REDIS_URL"])
+    with worker(env, "pipeline.providers.instant:build_instant"):
+        # warm-up: one request and one chain so both paths have connections and imports
+        await wait_all(
+            conn, [await api.submit_request(STUDENT, "explain momentum")], "completed", 60
+        )
+
+        # Baseline: N bare 6-task chains.
+        from celery import chain
+
+        key = f"bench:{uuid.uuid4().hex}"
+        t0 = time.perf_counter()
+        for _ in range(args.requests):
+            chain(
+                *[app.signature("ops.noop", immutable=True) for _ in range(5)],
+                app.signature("ops.noop", args=[key], immutable=True),
+            ).apply_async()
+        while int(r.get(key) or 0) < args.requests:
+            await asyncio.sleep(0.005)
+        chain_s = time.perf_counter() - t0
+
+        # Pipeline: N distinct cache misses through every stage.
+        batch = pairs[1 : args.requests + 1]
+        t0 = time.perf_counter()
+        ids = [
+            await api.submit_request(STUDENT, f"explain {p['title']}", interest_id=p["interest"])
+            for p in batch
+        ]
+        await wait_all(conn, ids, "completed", 600)
+        pipe_s = time.perf_counter() - t0
+        figures["bare_chain_per_s"] = args.requests / chain_s
+        figures["pipeline_per_s"] = args.requests / pipe_s
+        figures["ratio"] = figures["pipeline_per_s"] / figures["bare_chain_per_s"]
+
+        # Cache hits: the same questions again, one at a time.
+        latencies = []
+        for p in batch[: args.hits] * (1 + args.hits // max(len(batch), 1)):
+            if len(latencies) >= args.hits:
+                break
+            t0 = time.perf_counter()
+            rid = await api.submit_request(
+                STUDENT, f"explain {p['title']}", interest_id=p["interest"]
+            )
+            while (
+                await conn.fetchval("SELECT status FROM content_requests WHERE id = $1", rid)
+                != "completed"
+            ):
+                await asyncio.sleep(0.001)
+            latencies.append((time.perf_counter() - t0) * 1000)
+        hit_rows = await conn.fetchval(
+            "SELECT count(*) FILTER (WHERE cache_hit) FROM content_requests "
+            "WHERE status = 'completed'"
+        )
+        figures["hit_ms"] = {q: pct(latencies, q) for q in (50, 95, 99)}
+        figures["hit_rows"] = hit_rows
+
+    with worker(env, "pipeline.providers.factory:build_default"):
+        fast, full = [], []
+        lessons = pairs[-args.lessons :]
+        for p in lessons:
+            t0 = time.perf_counter()
+            rid = await api.submit_request(
+                STUDENT, f"explain {p['title']}", interest_id=p["interest"]
+            )
+            t_fast = None
+            while True:
+                status = await conn.fetchval(
+                    "SELECT status FROM content_requests WHERE id = $1", rid
+                )
+                now = time.perf_counter() - t0
+                if t_fast is None and status in (
+                    "fast_path_ready",
+                    "generating_video",
+                    "completed",
+                ):
+                    t_fast = now
+                if status in ("completed", "failed"):
+                    break
+                await asyncio.sleep(0.005)
+            fast.append(t_fast or now)
+            full.append(now)
+        figures["embedded_fast_path_s"] = fast
+        figures["embedded_completed_s"] = full
+    await conn.close()
+    await engine.dispose()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--hits", type=int, default=200)
+    parser.add_argument("--lessons", type=int, default=3)
+    args = parser.parse_args()
+
+    dbname = f"vividly_bench_{uuid.uuid4().hex[:8]}"
+    tmp = Path(tempfile.mkdtemp(prefix="vividly-bench-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{dbname}",
+        "REDIS_URL": free_redis_db(),
+        "STORAGE_URL": f"file://{tmp / 'storage'}",
+        "WORKDIR": str(tmp),
+        "LOG_JSON": "true",
+    }
+    os.environ.update(env)  # this process's settings too (the API and the Celery client)
+    sys.path.insert(0, str(REPO))
+    from db import migrate
+    from workers.cli import seed_command
+
+    migrate.upgrade(env["DATABASE_URL"])
+    seed_command()
+    try:
+        f = asyncio.run(bench(args, env, dbname))
+    finally:
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+        subprocess.run(
+            ["psql", f"{PG}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'],
+            check=False,
+        )
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print()
+    print(f"throughput, {args.requests} requests, worker prefork -c 2 (instant speech/video)")
+    print(f"  ({f['pairs']} distinct topic/interest pairs resolve confidently)")
+    print(f"  bare 6-task Celery chain : {f['bare_chain_per_s']:8.1f} /s   (baseline)")
+    print(f"  whole state machine      : {f['pipeline_per_s']:8.1f} /s")
+    print(f"  ratio pipeline/baseline  : {f['ratio']:8.2f}   (target >= 0.40)")
+    h = f["hit_ms"]
+    print(f"cache hit, submit -> completed, {args.hits} sequential requests")
+    print(f"  p50 {h[50]:.1f} ms   p95 {h[95]:.1f} ms   p99 {h[99]:.1f} ms   (target p50 <= 25 ms)")
+    print(f"embedded providers (espeak-ng + PyAV), {args.lessons} cache misses")
+    print("  to fast_path_ready: " + ", ".join(f"{s:.2f} s" for s in f["embedded_fast_path_s"]))
+    print("  to completed      : " + ", ".join(f"{s:.2f} s" for s in f["embedded_completed_s"]))
+
+
+if __name__ == "__main__":
+    main()
