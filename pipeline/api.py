@@ -7,6 +7,7 @@ The API never waits on generation: it writes the row, commits, then enqueues (th
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -139,6 +140,22 @@ class PipelineAPI:
             )
         self.enqueue(Dispatch(stage, request_id))
         return stage
+
+    async def retry_failed(
+        self, stage: str | None = None, since: datetime | None = None, limit: int = 500
+    ) -> list[tuple[str, Stage]]:
+        """Re-open every failed request matching the filter; returns (id, stage) pairs."""
+        from db.maintenance import failed_requests
+
+        async with unit_of_work(self.sessions) as s:
+            rows = await failed_requests(s, stage, since, limit)
+        retried = []
+        for r in rows:
+            try:
+                retried.append((r["id"], await self.retry_request(r["id"])))
+            except RequestError:
+                continue  # moved on since the listing (retried by someone else)
+        return retried
 
     async def get_request(self, request_id: str, *, sign: bool = False) -> dict[str, Any]:
         async with unit_of_work(self.sessions) as s:

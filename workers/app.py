@@ -9,6 +9,7 @@ from kombu import Queue
 from pipeline.settings import get_settings
 from pipeline.stages.limits import TIME_LIMITS
 from pipeline.states import Stage
+from workers.schedule import BEAT_SCHEDULE
 
 # Which queue each stage's task goes to (SPEC "Stage limits and retries").
 QUEUE_FOR_STAGE: dict[Stage, str] = {
@@ -30,7 +31,7 @@ def task_name(stage: Stage) -> str:
 
 def create_app() -> Celery:
     settings = get_settings()
-    app = Celery("vividly", broker=settings.redis_url, include=["workers.tasks"])
+    app = Celery("vividly", broker=settings.redis_url, include=["workers.tasks", "workers.jobs"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -51,11 +52,21 @@ def create_app() -> Celery:
         },
         task_queues=[Queue(q) for q in QUEUES],
         task_default_queue="maintenance",
-        task_routes={task_name(s): {"queue": q} for s, q in QUEUE_FOR_STAGE.items()},
+        task_routes={
+            **{task_name(s): {"queue": q} for s, q in QUEUE_FOR_STAGE.items()},
+            "jobs.*": {"queue": "maintenance"},
+            "ops.*": {"queue": "maintenance"},
+        },
         task_annotations={
             task_name(s): {"soft_time_limit": soft, "time_limit": hard}
             for s, (soft, hard) in TIME_LIMITS.items()
         },
+        beat_schedule=BEAT_SCHEDULE,
+        beat_scheduler="redbeat.RedBeatScheduler",
+        redbeat_redis_url=settings.redis_url,
+        redbeat_key_prefix="vividly:redbeat",
+        # One beat host holds this lock; a second one waits and takes over if it dies.
+        redbeat_lock_timeout=5 * 60,
         worker_send_task_events=True,
         task_send_sent_event=True,
     )

@@ -192,10 +192,41 @@ def clarify_command(
 
 
 @app.command("retry")
-def retry_command(request_id: str) -> None:
-    """Re-open a failed request at the stage that failed."""
-    stage = run(lambda: with_api(lambda api: api.retry_request(request_id)))
-    out.print(f"{request_id} retrying from {stage}", highlight=False)
+def retry_command(
+    request_id: str | None = typer.Argument(None, help="One failed request."),
+    stage: str | None = typer.Option(None, "--stage", help="All failed at this stage …"),
+    since: str | None = typer.Option(None, "--since", help="… failed since (ISO time or 2h, 3d)."),
+    limit: int = typer.Option(500, "--limit", help="At most this many requests."),
+) -> None:
+    """Re-open failed requests at the stage that failed, keeping earlier outputs."""
+    if request_id is None and stage is None and since is None:
+        err.print("[bold red]error:[/] give a request id, or --stage and/or --since")
+        raise typer.Exit(2)
+    if request_id is not None:
+        stage_ = run(lambda: with_api(lambda api: api.retry_request(request_id)))
+        out.print(f"{request_id} retrying from {stage_}", highlight=False)
+        return
+    cutoff = clear_errors(lambda: parse_since(since)) if since else None
+    retried = run(lambda: with_api(lambda api: api.retry_failed(stage, cutoff, limit)))
+    for rid, st in retried:
+        out.print(f"{rid} retrying from {st}", highlight=False)
+    out.print(f"{len(retried)} request(s) re-opened", highlight=False)
+
+
+def parse_since(value: str):  # type: ignore[no-untyped-def]
+    """An ISO timestamp, or a duration back from now: 90m, 2h, 3d."""
+    import re
+    from datetime import UTC, datetime, timedelta
+
+    m = re.fullmatch(r"(\d+)([mhd])", value.strip())
+    if m:
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[m.group(2)]
+        return datetime.now(UTC) - timedelta(**{unit: int(m.group(1))})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise RequestError(f"--since {value!r} is neither an ISO time nor like 2h or 3d") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 @app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
@@ -232,5 +263,12 @@ def main() -> None:
     app()
 
 
+# Ops commands (beat, jobs, failed) register themselves on `app`.
+from workers import cli_ops  # noqa: E402, F401
+
 if __name__ == "__main__":
-    main()
+    # Run the imported module's app (the one cli_ops registered its commands on), not
+    # this __main__ copy.
+    from workers.cli import main as _main
+
+    _main()

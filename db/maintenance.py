@@ -1,0 +1,294 @@
+"""SQL of the scheduled jobs: bounded batches, each a short statement on indexed rows.
+
+Every function touches at most `limit` rows, so no statement locks a large part of a
+table; callers loop ("the next batch picks up the rest") and commit between batches.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _job_key(job: str) -> dict[str, str]:
+    return {"k": f"vividly-job:{job}"}
+
+
+async def try_job_lock(session: AsyncSession, job: str) -> bool:
+    """A session-level advisory lock per job, held across the job's batches: a second
+    concurrent run (another beat host, a manual run) gets False."""
+    sql = text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))")
+    return bool((await session.execute(sql, _job_key(job))).scalar())
+
+
+async def release_job_lock(session: AsyncSession, job: str) -> None:
+    await session.execute(
+        text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), _job_key(job)
+    )
+
+
+async def audit(
+    session: AsyncSession,
+    action: str,
+    resource_type: str,
+    resource_id: str | None,
+    metadata: dict[str, Any],
+) -> None:
+
+    await session.execute(
+        text(
+            "INSERT INTO audit_logs (user_role, action, resource_type, resource_id, metadata) "
+            "VALUES ('vividly_ops', :action, :rtype, :rid, :meta)"
+        ).bindparams(bindparam("meta", type_=JSONB)),
+        {"action": action, "rtype": resource_type, "rid": resource_id, "meta": metadata},
+    )
+
+
+# ---- watchdog ------------------------------------------------------------------------
+
+
+async def stuck_requests(
+    session: AsyncSession, status: str, older_than_seconds: float, limit: int
+) -> list[dict[str, Any]]:
+    """Requests sitting in `status` without an update for longer than the stage's limit.
+    Followers whose leader is still working are waiting, not stuck."""
+    rows = await session.execute(
+        text("""
+            SELECT r.id, r.status::text AS status, r.metadata
+            FROM content_requests r
+            WHERE r.status = CAST(:status AS request_status)
+              AND r.deleted_at IS NULL
+              AND r.updated_at < now() - make_interval(secs => :age)
+              AND NOT (
+                  r.metadata->>'role' = 'follower' AND EXISTS (
+                      SELECT 1 FROM content_requests l
+                      WHERE l.id = r.metadata->>'leader_id'
+                        AND l.status IN ('generating_script', 'generating_audio',
+                                         'fast_path_ready', 'generating_video')
+                  )
+              )
+            ORDER BY r.updated_at
+            LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+        """),
+        {"status": status, "age": older_than_seconds, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def note_resend(session: AsyncSession, request_id: str) -> None:
+    """Count the watchdog's re-send and restart the clock; drop a dead worker's lease."""
+    await session.execute(
+        text("""
+            UPDATE content_requests
+            SET metadata = jsonb_set(
+                    coalesce(metadata, '{}'::jsonb) - 'lease',
+                    '{watchdog_resends}',
+                    to_jsonb(coalesce((metadata->>'watchdog_resends')::int, 0) + 1)),
+                updated_at = now()
+            WHERE id = :id
+        """),
+        {"id": request_id},
+    )
+
+
+async def expired_clarifications(
+    session: AsyncSession, older_than_seconds: float, limit: int
+) -> list[str]:
+    rows = await session.execute(
+        text("""
+            SELECT id FROM content_requests
+            WHERE status = 'needs_clarification' AND deleted_at IS NULL
+              AND updated_at < now() - make_interval(secs => :age)
+            ORDER BY updated_at LIMIT :limit FOR UPDATE SKIP LOCKED
+        """),
+        {"age": older_than_seconds, "limit": limit},
+    )
+    return [r[0] for r in rows]
+
+
+# ---- retention -----------------------------------------------------------------------
+
+
+async def finished_requests_before(
+    session: AsyncSession, cutoff: datetime, limit: int
+) -> list[dict[str, Any]]:
+    """Completed/failed, not yet soft-deleted, created before cutoff (uses the 002 index)."""
+    rows = await session.execute(
+        text("""
+            SELECT * FROM content_requests
+            WHERE deleted_at IS NULL AND status IN ('completed', 'failed')
+              AND created_at < :cutoff
+            ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
+        """),
+        {"cutoff": cutoff, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def soft_delete_requests(session: AsyncSession, ids: list[str]) -> int:
+    result = await session.execute(
+        text(
+            "UPDATE content_requests SET deleted_at = now() "
+            "WHERE id = ANY(:ids) AND deleted_at IS NULL"
+        ),
+        {"ids": ids},
+    )
+    return result.rowcount or 0
+
+
+async def feedback_before(
+    session: AsyncSession, cutoff: datetime, limit: int
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text("""
+            SELECT * FROM feedback WHERE created_at < :cutoff
+            ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
+        """),
+        {"cutoff": cutoff, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def delete_feedback(session: AsyncSession, ids: list[str]) -> int:
+    result = await session.execute(text("DELETE FROM feedback WHERE id = ANY(:ids)"), {"ids": ids})
+    return result.rowcount or 0
+
+
+async def audit_logs_before(
+    session: AsyncSession, cutoff: datetime, limit: int
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text("""
+            SELECT * FROM audit_logs WHERE created_at < :cutoff
+            ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
+        """),
+        {"cutoff": cutoff, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def delete_audit_logs(session: AsyncSession, ids: list[int]) -> int:
+    result = await session.execute(
+        text("DELETE FROM audit_logs WHERE id = ANY(:ids)"), {"ids": ids}
+    )
+    return result.rowcount or 0
+
+
+async def clear_expired_reset_tokens(session: AsyncSession, limit: int) -> list[str]:
+    rows = await session.execute(
+        text("""
+            UPDATE users SET reset_token = NULL, reset_token_expires_at = NULL
+            WHERE id IN (
+                SELECT id FROM users
+                WHERE reset_token_expires_at < now()
+                LIMIT :limit FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id
+        """),
+        {"limit": limit},
+    )
+    return [r[0] for r in rows]
+
+
+# Where an organisation's contract end lives: organizations.metadata->>'contract_end_date'
+# (an ISO date). A district's date covers its schools.
+ENDED_ORGS = """
+    WITH ended AS (
+        SELECT id FROM organizations
+        WHERE (metadata->>'contract_end_date') IS NOT NULL
+          AND (metadata->>'contract_end_date')::date < (now() - make_interval(days => :grace))::date
+    )
+    SELECT o.id FROM organizations o
+    WHERE o.id IN (SELECT id FROM ended) OR o.parent_id IN (SELECT id FROM ended)
+"""
+
+
+async def users_of_ended_contracts(
+    session: AsyncSession, grace_days: int, limit: int
+) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        text(f"""
+            SELECT id, role::text AS role, org_id FROM users
+            WHERE org_id IN ({ENDED_ORGS})
+            ORDER BY (role = 'student') DESC, id
+            LIMIT :limit FOR UPDATE SKIP LOCKED
+        """),
+        {"grace": grace_days, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+async def delete_classes_of_teachers(session: AsyncSession, teacher_ids: list[str]) -> int:
+    """classes.teacher_id is ON DELETE RESTRICT: a teacher's classes go first (their
+    enrolments and account requests cascade)."""
+    result = await session.execute(
+        text("DELETE FROM classes WHERE teacher_id = ANY(:ids)"), {"ids": teacher_ids}
+    )
+    return result.rowcount or 0
+
+
+async def delete_users(session: AsyncSession, ids: list[str]) -> int:
+    result = await session.execute(text("DELETE FROM users WHERE id = ANY(:ids)"), {"ids": ids})
+    return result.rowcount or 0
+
+
+async def refresh_content_stats(
+    session: AsyncSession, after_id: str, limit: int
+) -> tuple[int, str | None]:
+    """Recompute average_rating and completion_count for the next `limit` contents by id;
+    only rows whose figures changed are written. Returns (rows updated, last id seen)."""
+    ids = [
+        r[0]
+        for r in await session.execute(
+            text("SELECT id FROM generated_content WHERE id > :after ORDER BY id LIMIT :limit"),
+            {"after": after_id, "limit": limit},
+        )
+    ]
+    if not ids:
+        return 0, None
+    result = await session.execute(
+        text("""
+            UPDATE generated_content gc
+            SET average_rating = s.avg_rating, completion_count = s.completions
+            FROM (
+                SELECT g.id,
+                       (SELECT round(avg(f.rating)::numeric, 2) FROM feedback f
+                        WHERE f.content_id = g.id AND f.rating IS NOT NULL) AS avg_rating,
+                       (SELECT count(*) FROM student_progress p
+                        WHERE p.content_id = g.id AND p.status = 'completed')::int AS completions
+                FROM generated_content g WHERE g.id = ANY(:ids)
+            ) s
+            WHERE gc.id = s.id
+              AND (gc.average_rating IS DISTINCT FROM s.avg_rating
+                   OR gc.completion_count IS DISTINCT FROM s.completions)
+        """),
+        {"ids": ids},
+    )
+    return result.rowcount or 0, ids[-1]
+
+
+# ---- failures for ops ----------------------------------------------------------------
+
+
+async def failed_requests(
+    session: AsyncSession, stage: str | None, since: datetime | None, limit: int
+) -> list[dict[str, Any]]:
+    """Failed requests, newest first: ids, stage, error kind and message (no query text)."""
+    rows = await session.execute(
+        text("""
+            SELECT id, metadata->>'failed_stage' AS stage, metadata->>'error_kind' AS kind,
+                   error_message, retry_count, updated_at
+            FROM content_requests
+            WHERE status = 'failed' AND deleted_at IS NULL
+              AND (CAST(:stage AS text) IS NULL OR metadata->>'failed_stage' = :stage)
+              AND (CAST(:since AS timestamptz) IS NULL OR updated_at >= :since)
+            ORDER BY updated_at DESC LIMIT :limit
+        """),
+        {"stage": stage, "since": since, "limit": limit},
+    )
+    return [dict(r._mapping) for r in rows]

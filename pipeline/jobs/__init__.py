@@ -1,0 +1,78 @@
+"""Scheduled jobs (SPEC "Scheduled jobs"): plain async functions over the Context.
+
+`run_job` is the one way a job runs: it takes a per-job advisory lock for the whole run
+(a second concurrent fire returns `locked` and does nothing), then the job works in
+bounded batches, one short transaction each, and returns a count and one summary.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from db import maintenance as sql
+from pipeline.context import Context
+from pipeline.runner import Dispatch
+
+log = structlog.get_logger("vividly.jobs")
+
+# Rows per transaction: small enough that no statement holds many row locks for long.
+SWEEP_BATCH_SIZE = 500
+# A run stops after this many batches; the next run picks up the rest.
+MAX_BATCHES_PER_RUN = 200
+
+
+@dataclass
+class JobResult:
+    job: str
+    changed: int = 0
+    details: dict[str, Any] = field(default_factory=dict)
+    dispatches: list[Dispatch] = field(default_factory=list)
+    locked: bool = False  # another run held the job's lock: nothing was done
+
+
+JobFn = Callable[[Context, datetime], Awaitable[JobResult]]
+
+
+def registry() -> dict[str, JobFn]:
+    from pipeline.jobs import maintenance, retention, watchdog
+
+    return {
+        "watchdog": watchdog.run,
+        "clarification_expiry": watchdog.expire_clarifications,
+        "content_request_retention": retention.content_requests,
+        "reset_tokens": maintenance.reset_tokens,
+        "feedback_audit_retention": retention.feedback_and_audit_logs,
+        "user_retention": retention.users,
+        "content_stats": maintenance.content_stats,
+    }
+
+
+async def run_job(ctx: Context, name: str, now: datetime | None = None) -> JobResult:
+    jobs = registry()
+    if name not in jobs:
+        raise KeyError(f"unknown job {name!r}; jobs: {', '.join(sorted(jobs))}")
+    started = time.perf_counter()
+    async with ctx.sessions() as lock_session:
+        if not await sql.try_job_lock(lock_session, name):
+            log.info("job skipped: another run holds its lock", job=name, outcome="locked")
+            return JobResult(name, locked=True)
+        try:
+            result = await jobs[name](ctx, now or datetime.now(UTC))
+        finally:
+            await sql.release_job_lock(lock_session, name)
+            await lock_session.commit()
+    log.info(
+        "job finished",
+        job=name,
+        outcome="ok",
+        changed=result.changed,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        **result.details,
+    )
+    return result

@@ -1,0 +1,44 @@
+"""Small maintenance jobs: expired reset tokens and content statistics."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from db import maintenance as sql
+from pipeline.context import Context
+from pipeline.jobs import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+
+
+async def reset_tokens(ctx: Context, now: datetime) -> JobResult:
+    """The seed's hourly cleanup, in batches, with an audit row per batch."""
+    result = JobResult("reset_tokens")
+    for _ in range(MAX_BATCHES_PER_RUN):
+        async with ctx.uow() as s:
+            cleared = await sql.clear_expired_reset_tokens(s, SWEEP_BATCH_SIZE)
+            if cleared:
+                await sql.audit(
+                    s,
+                    "maintenance.clear_reset_tokens",
+                    "user",
+                    None,
+                    {"count": len(cleared), "user_ids": cleared},
+                )
+            result.changed += len(cleared)
+        if len(cleared) < SWEEP_BATCH_SIZE:
+            break
+    return result
+
+
+async def content_stats(ctx: Context, now: datetime) -> JobResult:
+    """generated_content.average_rating from feedback ratings and completion_count from
+    completed student_progress rows; only changed rows are written."""
+    result = JobResult("content_stats")
+    after = ""
+    for _ in range(MAX_BATCHES_PER_RUN * 10):
+        async with ctx.uow() as s:
+            updated, last = await sql.refresh_content_stats(s, after, SWEEP_BATCH_SIZE)
+        result.changed += updated
+        if last is None:
+            break
+        after = last
+    return result

@@ -1,0 +1,132 @@
+"""Retention: archive old rows to storage as JSON lines, then soft- or hard-delete them.
+
+Archive objects are named by the batch's first and last id, so a batch re-run after a
+crash between upload and commit overwrites its own object instead of adding another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db import maintenance as sql
+from pipeline.context import Context
+from pipeline.jobs import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+
+CONTENT_REQUEST_RETENTION = timedelta(days=90)
+FEEDBACK_RETENTION = timedelta(days=730)
+AUDIT_LOG_RETENTION = timedelta(days=7 * 365 + 2)
+CONTRACT_GRACE_DAYS = 30
+
+
+def archive_key(table: str, now: datetime, rows: list[dict[str, Any]]) -> str:
+    ids = f"{rows[0]['id']}|{rows[-1]['id']}|{len(rows)}"
+    digest = hashlib.sha256(ids.encode()).hexdigest()[:16]
+    return f"archive/{table}/{now:%Y/%m/%d}/{digest}.jsonl"
+
+
+def json_lines(rows: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, default=str, sort_keys=True) + "\n" for r in rows).encode()
+
+
+async def _archive_then_remove(
+    ctx: Context,
+    now: datetime,
+    table: str,
+    select: Callable[[AsyncSession], Awaitable[list[dict[str, Any]]]],
+    remove: Callable[[AsyncSession, list[Any]], Awaitable[int]],
+    action: str,
+    result: JobResult,
+) -> None:
+    for _ in range(MAX_BATCHES_PER_RUN):
+        async with ctx.uow() as s:
+            rows = await select(s)
+            if not rows:
+                return
+            location = await ctx.providers.storage.put_bytes(
+                archive_key(table, now, rows), json_lines(rows), "application/x-ndjson"
+            )
+            removed = await remove(s, [r["id"] for r in rows])
+            await sql.audit(
+                s,
+                action,
+                table,
+                None,
+                {"count": removed, "archive": location, "ids": [str(r["id"]) for r in rows]},
+            )
+            result.changed += removed
+            result.details.setdefault("archives", []).append(location)
+        if len(rows) < SWEEP_BATCH_SIZE:
+            return
+
+
+async def content_requests(ctx: Context, now: datetime) -> JobResult:
+    result = JobResult("content_request_retention")
+    cutoff = now - CONTENT_REQUEST_RETENTION
+    await _archive_then_remove(
+        ctx,
+        now,
+        "content_requests",
+        lambda s: sql.finished_requests_before(s, cutoff, SWEEP_BATCH_SIZE),
+        sql.soft_delete_requests,
+        "retention.archive_and_soft_delete",
+        result,
+    )
+    return result
+
+
+async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
+    result = JobResult("feedback_audit_retention")
+    feedback_cutoff = now - FEEDBACK_RETENTION
+    await _archive_then_remove(
+        ctx,
+        now,
+        "feedback",
+        lambda s: sql.feedback_before(s, feedback_cutoff, SWEEP_BATCH_SIZE),
+        sql.delete_feedback,
+        "retention.archive_and_delete",
+        result,
+    )
+    audit_cutoff = now - AUDIT_LOG_RETENTION
+    await _archive_then_remove(
+        ctx,
+        now,
+        "audit_logs",
+        lambda s: sql.audit_logs_before(s, audit_cutoff, SWEEP_BATCH_SIZE),
+        sql.delete_audit_logs,
+        "retention.archive_and_delete",
+        result,
+    )
+    return result
+
+
+async def users(ctx: Context, now: datetime) -> JobResult:
+    """Hard-delete users of organisations whose contract ended CONTRACT_GRACE_DAYS ago
+    (organizations.metadata->>'contract_end_date'); their data goes by CASCADE."""
+    result = JobResult("user_retention")
+    for _ in range(MAX_BATCHES_PER_RUN):
+        async with ctx.uow() as s:
+            doomed = await sql.users_of_ended_contracts(s, CONTRACT_GRACE_DAYS, SWEEP_BATCH_SIZE)
+            if not doomed:
+                break
+            teachers = [u["id"] for u in doomed if u["role"] != "student"]
+            classes = await sql.delete_classes_of_teachers(s, teachers) if teachers else 0
+            removed = await sql.delete_users(s, [u["id"] for u in doomed])
+            for u in doomed:
+                await sql.audit(
+                    s,
+                    "retention.delete_user",
+                    "user",
+                    u["id"],
+                    {"reason": "contract ended", "org_id": u["org_id"], "role": u["role"]},
+                )
+            result.changed += removed
+            result.details["classes_deleted"] = result.details.get("classes_deleted", 0) + classes
+        if len(doomed) < SWEEP_BATCH_SIZE:
+            break
+    return result

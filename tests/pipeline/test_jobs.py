@@ -1,0 +1,329 @@
+"""Scheduled jobs on the real database: rows seeded around each boundary, exactly what
+changed asserted, and a second run that changes nothing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+import pytest
+
+from pipeline.jobs import run_job
+from tests.support import TEST_ENV, connect, libpq_url
+
+STUDENT = "user_demo_student_1"
+
+
+@pytest.fixture(scope="module")
+async def ctx(pipeline_db: str) -> AsyncIterator[object]:
+    from db.session import create_engine, create_sessionmaker
+    from pipeline.context import Context
+    from pipeline.providers.factory import build_providers
+    from pipeline.settings import get_settings
+
+    settings = get_settings()
+    engine = create_engine(settings.database_url)
+    yield Context(settings, create_sessionmaker(engine), build_providers(settings), TEST_ENV.tmp)
+    await engine.dispose()
+
+
+def sql(query: str, *params: object, backdate: bool = False) -> list[tuple]:
+    """Run SQL on the test database; backdate=True bypasses the updated_at trigger."""
+    with connect(TEST_ENV.database) as c:
+        if backdate:
+            c.execute("SET session_replication_role = replica")
+        cur = c.execute(query, params)
+        return cur.fetchall() if cur.description else []
+
+
+def uid(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+def add_request(status: str, age: str, **extra: object) -> str:
+    rid = uid("req")
+    cols = {"id": rid, "student_id": STUDENT, "original_query": "q", "status": status, **extra}
+    names = ", ".join(cols)
+    marks = ", ".join(["%s"] * len(cols))
+    sql(
+        f"INSERT INTO content_requests ({names}, created_at, updated_at) "
+        f"VALUES ({marks}, now() - interval '{age}', now() - interval '{age}')",
+        *[json.dumps(v) if isinstance(v, dict) else v for v in cols.values()],
+    )
+    return rid
+
+
+def status_of(rid: str) -> tuple:
+    return sql(
+        "SELECT status::text, deleted_at IS NOT NULL, error_message FROM content_requests "
+        "WHERE id = %s",
+        rid,
+    )[0]
+
+
+async def test_content_request_retention_archives_then_soft_deletes(ctx) -> None:
+    old_done = add_request("completed", "91 days")
+    old_failed = add_request("failed", "91 days")
+    young = add_request("completed", "89 days")
+    old_working = add_request("generating_video", "91 days")
+    already = add_request("completed", "120 days")
+    sql("UPDATE content_requests SET deleted_at = now() WHERE id = %s", already)
+
+    first = await run_job(ctx, "content_request_retention")
+    assert first.changed == 2
+    assert status_of(old_done)[1] and status_of(old_failed)[1]
+    assert not status_of(young)[1] and not status_of(old_working)[1]
+    (archive,) = first.details["archives"]
+    assert "/archive/content_requests/" in archive
+    lines = [json.loads(x) for x in Path(urlparse(archive).path).read_text().splitlines()]
+    assert sorted(x["id"] for x in lines) == sorted([old_done, old_failed])
+    audit = sql(
+        "SELECT metadata FROM audit_logs WHERE action = 'retention.archive_and_soft_delete' "
+        "AND metadata->>'archive' = %s",
+        archive,
+    )
+    assert audit and audit[0][0]["count"] == 2
+
+    second = await run_job(ctx, "content_request_retention")
+    assert second.changed == 0 and "archives" not in second.details
+
+
+async def test_reset_tokens_clears_only_expired(ctx) -> None:
+    expired, live = "user_demo_student_2", "user_demo_student_3"
+    sql(
+        "UPDATE users SET reset_token = 'tok', "
+        "reset_token_expires_at = now() - interval '1 minute' WHERE id = %s",
+        expired,
+    )
+    sql(
+        "UPDATE users SET reset_token = 'tok', reset_token_expires_at = now() + interval '1 hour' "
+        "WHERE id = %s",
+        live,
+    )
+    assert (await run_job(ctx, "reset_tokens")).changed == 1
+    rows = dict(sql("SELECT id, reset_token FROM users WHERE id IN (%s, %s)", expired, live))
+    assert rows == {expired: None, live: "tok"}
+    assert (await run_job(ctx, "reset_tokens")).changed == 0
+
+
+async def test_feedback_and_audit_retention(ctx) -> None:
+    content = sql("SELECT id FROM generated_content LIMIT 1") or [(None,)]
+    if content[0][0] is None:
+        sql(
+            "INSERT INTO generated_content (id, topic_id, interest_id, cache_key, content_type) "
+            "VALUES ('content_jobs', 'topic_phys_newton_3', 'int_soccer', 'jobs-key', 'vivid_now')"
+        )
+        content = [("content_jobs",)]
+    cid = content[0][0]
+    old_fb, young_fb = uid("feedback"), uid("feedback")
+    for fid, age in ((old_fb, "731 days"), (young_fb, "729 days")):
+        sql(
+            "INSERT INTO feedback (id, student_id, content_id, feedback_type, rating, created_at) "
+            f"VALUES (%s, %s, %s, 'rating_only', 4, now() - interval '{age}')",
+            fid,
+            STUDENT,
+            cid,
+        )
+    old_audit = sql(
+        "INSERT INTO audit_logs (action, created_at) "
+        "VALUES ('test.old', now() - interval '7 years 3 days') RETURNING id"
+    )[0][0]
+    young_audit = sql(
+        "INSERT INTO audit_logs (action, created_at) "
+        "VALUES ('test.young', now() - interval '7 years' + interval '3 days') RETURNING id"
+    )[0][0]
+
+    first = await run_job(ctx, "feedback_audit_retention")
+    assert first.changed == 2
+    assert [
+        r[0] for r in sql("SELECT id FROM feedback WHERE id IN (%s, %s)", old_fb, young_fb)
+    ] == [young_fb]
+    ids = [
+        r[0] for r in sql("SELECT id FROM audit_logs WHERE id IN (%s, %s)", old_audit, young_audit)
+    ]
+    assert ids == [young_audit]
+    archived = {
+        urlparse(a).path.split("/archive/")[1].split("/")[0] for a in first.details["archives"]
+    }
+    assert archived == {"feedback", "audit_logs"}
+    assert (await run_job(ctx, "feedback_audit_retention")).changed == 0
+
+
+def add_school(contract_end_days_ago: int) -> tuple[str, str, list[str]]:
+    """A district + school whose contract ended N days ago, a teacher with a class, and
+    two students with interests, a request and progress."""
+    district, school = uid("org"), uid("school")
+    end = f"(now() - interval '{contract_end_days_ago} days')::date"
+    sql(
+        "INSERT INTO organizations (id, name, org_type, metadata) VALUES "
+        f"(%s, 'D', 'district', jsonb_build_object('contract_end_date', {end}))",
+        district,
+    )
+    sql(
+        "INSERT INTO organizations (id, name, org_type, parent_id) VALUES (%s, 'S', 'school', %s)",
+        school,
+        district,
+    )
+    teacher = uid("user")
+    students = [uid("user"), uid("user")]
+    sql(
+        "INSERT INTO users (id, email, password_hash, first_name, last_name, role, org_id) "
+        "VALUES (%s, %s, '!', 'T', 'T', 'teacher', %s)",
+        teacher,
+        f"{teacher}@x.invalid",
+        school,
+    )
+    klass = uid("class")
+    sql(
+        "INSERT INTO classes (id, name, teacher_id, school_id) VALUES (%s, 'C', %s, %s)",
+        klass,
+        teacher,
+        school,
+    )
+    for s in students:
+        sql(
+            "INSERT INTO users (id, email, password_hash, first_name, last_name, role, org_id, "
+            "grade_level) VALUES (%s, %s, '!', 'S', 'S', 'student', %s, 10)",
+            s,
+            f"{s}@x.invalid",
+            school,
+        )
+        sql("INSERT INTO class_students (class_id, student_id) VALUES (%s, %s)", klass, s)
+        sql(
+            "INSERT INTO student_interests (student_id, interest_id, rank) "
+            "VALUES (%s, 'int_soccer', 1)",
+            s,
+        )
+        sql(
+            "INSERT INTO content_requests (id, student_id, original_query) VALUES (%s, %s, 'q')",
+            uid("req"),
+            s,
+        )
+    return school, klass, [teacher, *students]
+
+
+async def test_user_retention_deletes_after_the_grace_period(ctx) -> None:
+    _, ended_class, ended_users = add_school(31)
+    _, live_class, live_users = add_school(29)
+
+    first = await run_job(ctx, "user_retention")
+    assert first.changed == 3 and first.details["classes_deleted"] == 1
+    left = {r[0] for r in sql("SELECT id FROM users WHERE id = ANY(%s)", ended_users + live_users)}
+    assert left == set(live_users)
+    for table in ("content_requests", "student_interests", "class_students"):
+        col = "student_id"
+        assert sql(f"SELECT count(*) FROM {table} WHERE {col} = ANY(%s)", ended_users)[0][0] == 0
+    assert sql("SELECT count(*) FROM classes WHERE id = %s", ended_class)[0][0] == 0
+    assert sql("SELECT count(*) FROM classes WHERE id = %s", live_class)[0][0] == 1
+    audited = {
+        r[0]
+        for r in sql(
+            "SELECT resource_id FROM audit_logs WHERE action = 'retention.delete_user' "
+            "AND resource_id = ANY(%s)",
+            ended_users,
+        )
+    }
+    assert audited == set(ended_users)
+    assert (await run_job(ctx, "user_retention")).changed == 0
+
+
+async def test_content_stats(ctx) -> None:
+    cid, key = uid("content"), uid("key")
+    sql(
+        "INSERT INTO generated_content (id, topic_id, interest_id, cache_key, content_type) "
+        "VALUES (%s, 'topic_phys_newton_3', 'int_dance', %s, 'vivid_now')",
+        cid,
+        key,
+    )
+    for rating in (4, 5, None):
+        sql(
+            "INSERT INTO feedback (id, student_id, content_id, feedback_type, rating) "
+            "VALUES (%s, %s, %s, 'rating_only', %s)",
+            uid("feedback"),
+            STUDENT,
+            cid,
+            rating,
+        )
+    for student, status in (
+        ("user_demo_student_1", "completed"),
+        ("user_demo_student_2", "completed"),
+        ("user_demo_student_3", "in_progress"),
+    ):
+        topic = f"topic_stats_{uuid.uuid4().hex[:6]}"
+        sql("INSERT INTO topics (id, title, subject, depth) VALUES (%s, 'x', 'physics', 2)", topic)
+        sql(
+            "INSERT INTO student_progress (student_id, topic_id, status, content_id) "
+            "VALUES (%s, %s, %s, %s)",
+            student,
+            topic,
+            status,
+            cid,
+        )
+    first = await run_job(ctx, "content_stats")
+    assert first.changed >= 1
+    rating, completions = sql(
+        "SELECT average_rating, completion_count FROM generated_content WHERE id = %s", cid
+    )[0]
+    assert (str(rating), completions) == ("4.50", 2)
+    assert (await run_job(ctx, "content_stats")).changed == 0
+
+
+async def test_clarification_expiry(ctx) -> None:
+    stale = add_request("needs_clarification", "25 hours")
+    fresh = add_request("needs_clarification", "23 hours")
+    assert (await run_job(ctx, "clarification_expiry")).changed == 1
+    assert status_of(stale) == ("failed", False, "clarification expired")
+    assert status_of(fresh)[0] == "needs_clarification"
+    assert (await run_job(ctx, "clarification_expiry")).changed == 0
+
+
+async def test_watchdog_resends_stuck_work_and_fails_it_after_its_attempts(ctx) -> None:
+    stuck = add_request("generating_script", "200 seconds", metadata={"cache_key": "k"})
+    busy = add_request("generating_script", "100 seconds", metadata={"cache_key": "k"})
+    spent = add_request(
+        "generating_audio", "10 minutes", metadata={"cache_key": "k", "watchdog_resends": 4}
+    )
+    leader = add_request("generating_video", "1 second", metadata={"role": "leader"})
+    follower = add_request(
+        "cache_check", "1 hour", metadata={"role": "follower", "leader_id": leader}
+    )
+    first = await run_job(ctx, "watchdog")
+    sent = {(str(d.stage), d.request_id) for d in first.dispatches}
+    assert ("script", stuck) in sent
+    assert not {busy, follower, leader} & {rid for _, rid in sent}
+    assert sql(
+        "SELECT metadata->>'watchdog_resends' FROM content_requests WHERE id = %s", stuck
+    ) == [("1",)]
+    assert status_of(spent)[0] == "failed"
+    assert "did not finish after 5 attempts" in status_of(spent)[2]
+
+    second = await run_job(ctx, "watchdog")
+    assert stuck not in {d.request_id for d in second.dispatches}  # the clock restarted
+
+
+async def test_a_second_concurrent_run_is_a_no_op(ctx) -> None:
+    sql(
+        "UPDATE users SET reset_token = 'tok', reset_token_expires_at = now() - interval '1 day' "
+        "WHERE id = 'user_demo_student_2'"
+    )
+    with psycopg.connect(libpq_url(TEST_ENV.database)) as other:
+        other.execute("SELECT pg_advisory_lock(hashtextextended('vividly-job:reset_tokens', 0))")
+        held = await run_job(ctx, "reset_tokens")
+        assert held.locked and held.changed == 0
+    assert (await run_job(ctx, "reset_tokens")).changed == 1
+
+
+def test_a_second_fire_of_the_same_slot_is_a_no_op(pipeline_db: str) -> None:
+    from workers.jobs import claim_slot
+
+    now = datetime.now(UTC).timestamp()
+    name = f"test-{uuid.uuid4().hex[:6]}"
+    assert claim_slot(name, 60, now - now % 60) is True
+    slot_start = now - now % 60
+    assert claim_slot(name, 60, slot_start + 30) is False  # same slot, later in it
+    assert claim_slot(name, 60, now - now % 60 + 60) is True  # the next slot

@@ -1,0 +1,105 @@
+"""Ops commands of `vividly`: beat, jobs run, failed."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import typer
+
+from pipeline.settings import get_settings
+from workers.cli import app, clear_errors, out, parse_since, run
+
+jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
+app.add_typer(jobs_app, name="jobs")
+
+
+@app.command("beat", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def beat_command(ctx: typer.Context) -> None:
+    """Start the beat scheduler (RedBeat: one active scheduler across hosts)."""
+    from workers.app import app as celery_app
+
+    args = list(ctx.args)
+    if not any(a.startswith(("-l", "--loglevel")) for a in args):
+        args += ["--loglevel", "INFO"]
+    celery_app.start(["beat", "-S", "redbeat.RedBeatScheduler", *args])
+
+
+@jobs_app.command("list")
+def jobs_list() -> None:
+    """The jobs and their schedules."""
+    from workers.schedule import BEAT_SCHEDULE
+
+    for entry, spec in BEAT_SCHEDULE.items():
+        out.print(f"{spec['task']:36} {entry:28} {spec['schedule']}", highlight=False)
+
+
+@jobs_app.command("run")
+def jobs_run(name: str) -> None:
+    """Run one job now, in this process (the job's lock still applies)."""
+    from db.session import create_engine, create_sessionmaker
+    from pipeline.context import Context
+    from pipeline.jobs import registry, run_job
+    from pipeline.providers.factory import build_providers
+    from workers.logs import configure_logging
+    from workers.tasks import send
+
+    if name not in registry():
+        raise typer.BadParameter(f"unknown job; one of: {', '.join(sorted(registry()))}")
+    configure_logging()
+    settings = get_settings()
+
+    async def go():  # type: ignore[no-untyped-def]
+        from pathlib import Path
+
+        from db import migrate
+
+        await migrate.require_schema(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            ctx = Context(
+                settings,
+                create_sessionmaker(engine),
+                build_providers(settings),
+                Path(settings.workdir),
+            )
+            return await run_job(ctx, name)
+        finally:
+            await engine.dispose()
+
+    result = run(go)
+    send(result.dispatches)
+    if result.locked:
+        out.print(f"{name}: another run holds the lock; nothing done")
+    else:
+        out.print(f"{name}: {result.changed} row(s) changed", highlight=False)
+
+
+@app.command("failed")
+def failed_command(
+    stage: str | None = typer.Option(None, "--stage"),
+    since: str | None = typer.Option(None, "--since", help="ISO time or 2h, 3d."),
+    limit: int = typer.Option(1000, "--limit"),
+    ids: bool = typer.Option(False, "--ids", help="List each request, not just the groups."),
+) -> None:
+    """Failed requests grouped by stage and error (ids only, never student text)."""
+    from db.maintenance import failed_requests
+    from db.session import create_engine, create_sessionmaker, unit_of_work
+
+    cutoff = clear_errors(lambda: parse_since(since)) if since else None
+
+    async def go():  # type: ignore[no-untyped-def]
+        engine = create_engine(get_settings().database_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as s:
+                return await failed_requests(s, stage, cutoff, limit)
+        finally:
+            await engine.dispose()
+
+    rows = run(go)
+    groups = Counter((r["stage"] or "?", r["kind"] or "?", r["error_message"] or "") for r in rows)
+    for (st, kind, message), n in groups.most_common():
+        out.print(f"{n:6}  {st:12} {kind:22} {message}", highlight=False)
+    if ids:
+        for r in rows:
+            out.print(f"{r['id']}  {r['stage']}  {r['updated_at']:%Y-%m-%d %H:%M}", highlight=False)
+    out.print(f"{len(rows)} failed request(s)", highlight=False)
