@@ -4,13 +4,14 @@ stand-ins), wrapped to count calls and to fail on demand.
 The test process and the worker processes share a control directory (VIVIDLY_FAKE_DIR):
 - calls/<provider>: one line per call (appended; counted by tests);
 - fail/<provider>: "transient N" fails the first N calls, "transient always" or
-  "permanent" fails every call;
+  "permanent" fails every call, "slow S" sleeps S seconds in every call;
 - media: "real" uses espeak-ng and the PyAV renderer, anything else the instant stand-ins.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,12 @@ def reset() -> None:
     set_media("instant")
 
 
+def callers(name: str) -> list[int]:
+    """The pids of the processes that made each call, in order."""
+    path = control_dir() / "calls" / name
+    return [int(x) for x in path.read_text().split()] if path.exists() else []
+
+
 def _record(name: str) -> int:
     """Append a call record; returns how many calls came before this one."""
     before = calls(name)
@@ -62,6 +69,9 @@ def _maybe_fail(name: str, before: int) -> None:
     if not path.exists():
         return
     spec = path.read_text().split()
+    if spec[0] == "slow":  # take this long, then succeed: time to kill the worker
+        time.sleep(float(spec[1]))
+        return
     if spec[0] == "permanent":
         raise PermanentStageError(f"{name} provider rejected the input (test)")
     if spec[1] == "always" or before < int(spec[1]):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -149,19 +150,33 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float 
     return value
 
 
+def free_port() -> int:
+    """A TCP port free on loopback right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class WorkerProcess:
     """`celery worker` in a subprocess; its stdout+stderr go to `log_path`."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-        self.proc, self.log_path = proc, log_path
+    # Its Prometheus endpoint: each worker gets a free port and its own multiprocess dir.
+    metrics_url = ""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path, name: str) -> None:
+        self.proc, self.log_path, self.name = proc, log_path, name
 
     @classmethod
     @contextmanager
     def start(
         cls, concurrency: int = 2, queues: str = "video,audio,script,nlu,maintenance"
     ) -> Iterator[WorkerProcess]:
-        log_path = TEST_ENV.tmp / f"worker-{uuid.uuid4().hex[:6]}.log"
+        tag = uuid.uuid4().hex[:6]
+        log_path = TEST_ENV.tmp / f"worker-{tag}.log"
+        name = f"test-{tag}@{os.uname().nodename}"
         log = open(log_path, "wb")
+        metrics_port = free_port()
+        metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=TEST_ENV.tmp))
         proc = subprocess.Popen(
             [
                 sys.executable,
@@ -184,11 +199,18 @@ class WorkerProcess:
                 f"test-{uuid.uuid4().hex[:6]}@%h",
             ],
             cwd=REPO,
+            env={
+                **os.environ,
+                "METRICS_PORT": str(metrics_port),
+                "METRICS_ADDRESS": "127.0.0.1",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        worker = cls(proc, log_path)
+        worker = cls(proc, log_path, name)
+        worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
         try:
             wait_for(lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None, 60)
             if proc.poll() is not None:
@@ -200,6 +222,11 @@ class WorkerProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: main process and pool children, no goodbye."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
     def stop(self) -> None:
         if self.proc.poll() is None:

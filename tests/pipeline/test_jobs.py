@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlparse
 
 import psycopg
-import pytest
 
 from pipeline.jobs import run_job
 from tests.support import TEST_ENV, connect, libpq_url
 
 STUDENT = "user_demo_student_1"
-
-
-@pytest.fixture(scope="module")
-async def ctx(pipeline_db: str) -> AsyncIterator[object]:
-    from db.session import create_engine, create_sessionmaker
-    from pipeline.context import Context
-    from pipeline.providers.factory import build_providers
-    from pipeline.settings import get_settings
-
-    settings = get_settings()
-    engine = create_engine(settings.database_url)
-    yield Context(settings, create_sessionmaker(engine), build_providers(settings), TEST_ENV.tmp)
-    await engine.dispose()
 
 
 def sql(query: str, *params: object, backdate: bool = False) -> list[tuple]:
