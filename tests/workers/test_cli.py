@@ -108,3 +108,30 @@ def test_bad_input_is_one_clear_line(args: list[str], message: str) -> None:
     result = vividly(*args)
     assert result.returncode == 1
     assert message in result.stderr and "Traceback" not in result.stderr
+
+
+async def test_failed_lists_by_stage_and_retry_by_filter(api) -> None:
+    from tests import fakes
+    from tests.workers.helpers import settle
+
+    fakes.set_failure("script", "permanent")
+    queries = [fresh_topic()[1] + " quibblewick" for _ in range(2)]
+    ids = [await api.submit_request("user_demo_student_1", q) for q in queries]
+    for rid in ids:
+        assert (await settle(rid))["status"] == "failed"
+
+    listing = vividly("failed", "--stage", "script", "--since", "1h", "--ids")
+    assert listing.returncode == 0, listing.stderr
+    assert "script" in listing.stdout and "permanent" in listing.stdout
+    assert all(rid in listing.stdout for rid in ids)
+    assert "quibblewick" not in listing.stdout  # no student text
+
+    fakes.set_failure("script", None)
+    retried = vividly("retry", "--stage", "script", "--since", "1h")
+    assert retried.returncode == 0, retried.stderr
+    assert all(f"{rid} retrying from script" in retried.stdout for rid in ids)
+    for rid in ids:
+        assert (await settle(rid, {"completed", "failed"}))["status"] == "completed"
+
+    nothing = vividly("retry")
+    assert nothing.returncode == 2 and "give a request id" in nothing.stderr
