@@ -26,9 +26,7 @@ async def try_job_lock(session: AsyncSession, job: str) -> bool:
 
 
 async def release_job_lock(session: AsyncSession, job: str) -> None:
-    await session.execute(
-        text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), _job_key(job)
-    )
+    await session.execute(text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))"), _job_key(job))
 
 
 async def audit(

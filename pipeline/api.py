@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import Interest, Topic
+from db.models import Interest, Topic, User
 from db.repository import Repository, RequestRow
 from db.session import unit_of_work
 from pipeline.cache import DEFAULT_STYLE, STYLES
@@ -45,23 +45,11 @@ class PipelineAPI:
         interest_id: str | None = None,
         style: str | None = None,
     ) -> str:
-        query = query.strip()
-        if not query:
-            raise RequestError("The query is empty.")
-        if len(query) > self.max_query_chars:
-            raise RequestError(
-                f"The query is {len(query)} characters long; the limit is {self.max_query_chars}."
-            )
-        style = style or DEFAULT_STYLE
-        if style not in STYLES:
-            raise RequestError(f"Unknown style {style!r}; choose one of {sorted(STYLES)}.")
+        query = self._checked_query(query)
+        style = _checked_style(style)
         async with unit_of_work(self.sessions) as s:
             repo = Repository(s)
-            student = await repo.student(student_id)
-            if student is None:
-                raise RequestError(f"Unknown student {student_id!r}.")
-            if interest_id is not None and not await repo.exists(Interest, interest_id):
-                raise RequestError(f"Unknown interest {interest_id!r}.")
+            student = await _checked_student(repo, student_id, interest_id)
             request_id = await repo.create(
                 student_id=student_id,
                 original_query=query,
@@ -75,6 +63,69 @@ class PipelineAPI:
             )
         self.enqueue(Dispatch(Stage.nlu, request_id))
         return request_id
+
+    async def submit_for_topic(
+        self,
+        student_id: str,
+        topic_id: str,
+        interest_id: str,
+        style: str | None,
+        original_query: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """A request whose topic and interest are already known (a regeneration): it
+        starts at cache_check, skipping NLU. Validated like submit_request."""
+        async with unit_of_work(self.sessions) as s:
+            request_id = await self.create_for_topic(
+                s, student_id, topic_id, interest_id, style, original_query, metadata
+            )
+        self.enqueue(Dispatch(Stage.cache_check, request_id))
+        return request_id
+
+    async def create_for_topic(
+        self,
+        session: AsyncSession,
+        student_id: str,
+        topic_id: str,
+        interest_id: str,
+        style: str | None,
+        original_query: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """submit_for_topic's insert, in the caller's transaction, for callers that must
+        write more in that same transaction. The caller sends
+        Dispatch(Stage.cache_check, id) after its commit."""
+        query = self._checked_query(original_query)
+        style = _checked_style(style)
+        repo = Repository(session)
+        student = await _checked_student(repo, student_id, interest_id)
+        if not await repo.exists(Topic, topic_id):
+            raise RequestError(f"Unknown topic {topic_id!r}.")
+        # Inserted straight into cache_check: an insert, not a transition, so no edge of
+        # the state machine is bypassed; the history starts where the request starts.
+        return await repo.create(
+            student_id=student_id,
+            original_query=query,
+            topic_id=topic_id,
+            interest_id=interest_id,
+            style=style,
+            status=Status.cache_check,
+            metadata={
+                **(metadata or {}),
+                "grade_level": student.grade_level,
+                "history": [str(Status.cache_check)],
+            },
+        )
+
+    def _checked_query(self, query: str) -> str:
+        query = query.strip()
+        if not query:
+            raise RequestError("The query is empty.")
+        if len(query) > self.max_query_chars:
+            raise RequestError(
+                f"The query is {len(query)} characters long; the limit is {self.max_query_chars}."
+            )
+        return query
 
     async def clarify(
         self, request_id: str, topic_id: str | None = None, answer: str | None = None
@@ -201,6 +252,22 @@ class PipelineAPI:
         if row is None:
             raise NotFound(f"No request {request_id!r}.")
         return row
+
+
+def _checked_style(style: str | None) -> str:
+    style = style or DEFAULT_STYLE
+    if style not in STYLES:
+        raise RequestError(f"Unknown style {style!r}; choose one of {sorted(STYLES)}.")
+    return style
+
+
+async def _checked_student(repo: Repository, student_id: str, interest_id: str | None) -> User:
+    student = await repo.student(student_id)
+    if student is None:
+        raise RequestError(f"Unknown student {student_id!r}.")
+    if interest_id is not None and not await repo.exists(Interest, interest_id):
+        raise RequestError(f"Unknown interest {interest_id!r}.")
+    return student
 
 
 def retry_stage(row: RequestRow) -> Stage:

@@ -50,7 +50,9 @@ class Context:
     async def warm_up(self) -> None:
         """Load the catalog and let the resolver index it now, not on a student's request
         (the semantic index takes a few seconds to build)."""
-        await self.providers.resolver.understand("warm up", await self.catalog())
+        warm_up = getattr(self.providers.resolver, "warm_up", None)
+        if warm_up is not None:
+            await warm_up(await self.catalog())
 
     async def catalog(self) -> Catalog:
         if self._catalog is None or time.monotonic() - self._catalog_at > CATALOG_TTL_SECONDS:

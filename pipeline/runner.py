@@ -31,6 +31,46 @@ class Dispatch:
     request_id: str
 
 
+class StageRun(list[Dispatch]):
+    """What one delivery of a stage's task did: the tasks to send (it is that list), how
+    it ended ("ok", "skipped" or "stale") and the metadata the stage wrote on completion
+    (e.g. cache_check's decision in notes["cache"]), for metrics without another query."""
+
+    def __init__(
+        self,
+        dispatches: list[Dispatch] | None = None,
+        outcome: str = "ok",
+        notes: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(dispatches or [])
+        self.outcome = outcome
+        self.notes = notes or {}
+
+
+class _NotingRepository(Repository):
+    """The repository a stage completes with: remembers the metadata written to the
+    request being completed (the statements run unchanged)."""
+
+    def __init__(self, session: Any, request_id: str) -> None:
+        super().__init__(session)
+        self.request_id = request_id
+        self.notes: dict[str, Any] = {}
+
+    async def transition(self, request_id: str, frm: Status, to: Status, **kw: Any) -> RequestRow:
+        row = await super().transition(request_id, frm, to, **kw)
+        if request_id == self.request_id:
+            self.notes.update(kw.get("metadata") or {})
+        return row
+
+    async def patch(
+        self, request_id: str, status: Status, metadata: dict[str, Any], **values: Any
+    ) -> bool:
+        done = await super().patch(request_id, status, metadata, **values)
+        if done and request_id == self.request_id:
+            self.notes.update(metadata)
+        return done
+
+
 class StageSpec(Protocol, Generic[W]):
     stage: Stage
     claims: tuple[Status, ...]  # statuses in which this stage's task has work to do
@@ -96,7 +136,7 @@ async def release_followers(repo: Repository, row: RequestRow) -> list[Dispatch]
 
 async def run_stage(
     spec: StageSpec[Any], ctx: Context, request_id: str, token: str, attempt: int = 1
-) -> list[Dispatch]:
+) -> StageRun:
     started = time.perf_counter()
     bound = log.bind(request_id=request_id, stage=str(spec.stage), attempt=attempt)
     async with ctx.uow() as s:
@@ -112,25 +152,26 @@ async def run_stage(
                 if current is None
                 else "not in a status this stage works on or leased by another worker",
             )
-            return []
+            return StageRun(outcome="skipped")
         row = await spec.start(repo, row)
         if row is None:
             bound.info("stage skipped", outcome="skipped", reason="nothing to do")
-            return []
+            return StageRun(outcome="skipped")
     result = await spec.work(ctx, row)
     try:
         async with ctx.uow() as s:
-            dispatches = await spec.complete(Repository(s), ctx, row, result)
+            noting = _NotingRepository(s, request_id)
+            dispatches = await spec.complete(noting, ctx, row, result)
     except StaleClaim as e:
         bound.info("stage result dropped", outcome="stale", reason=str(e))
-        return []
+        return StageRun(outcome="stale")
     bound.info(
         "stage completed",
         outcome="ok",
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         next=[str(d.stage) for d in dispatches],
     )
-    return dispatches
+    return StageRun(dispatches, "ok", noting.notes)
 
 
 async def fail_stage(

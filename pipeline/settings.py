@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     retry_backoff_max_seconds: float = 60.0
 
     metrics_port: int = 9808
+    # The workers' /metrics endpoint binds here: loopback by default, 0.0.0.0 in compose.
+    metrics_addr: str = "127.0.0.1"
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -202,7 +202,7 @@ class WorkerProcess:
             env={
                 **os.environ,
                 "METRICS_PORT": str(metrics_port),
-                "METRICS_ADDRESS": "127.0.0.1",
+                "METRICS_ADDR": "127.0.0.1",
                 "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
             },
             stdout=log,

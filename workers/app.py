@@ -31,7 +31,11 @@ def task_name(stage: Stage) -> str:
 
 def create_app() -> Celery:
     settings = get_settings()
-    app = Celery("vividly", broker=settings.redis_url, include=["workers.tasks", "workers.jobs"])
+    app = Celery(
+        "vividly",
+        broker=settings.redis_url,
+        include=["workers.tasks", "workers.jobs", "workers.bulk"],
+    )
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
@@ -74,6 +78,10 @@ def create_app() -> Celery:
 
 
 app = create_app()
+
+# Registers the metrics signal handlers wherever the app is imported: workers serve
+# /metrics, and every publisher stamps the send time the queue-age gauge reads.
+import workers.metrics  # noqa: E402, F401
 
 
 @setup_logging.connect

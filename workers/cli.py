@@ -259,6 +259,42 @@ def demo_command(
     clear_errors(lambda: run_demo(query, student, wait_seconds, out))
 
 
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+TRUTHY = ("y", "yes", "t", "true", "on", "1")  # what Flower's strtobool reads as true
+
+
+@app.command("flower", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def flower_command(ctx: typer.Context) -> None:
+    """Start Flower (workers, queues, tasks): `vividly flower --port=5555`. Listens on
+    127.0.0.1 unless --address says otherwise; basic auth from FLOWER_BASIC_AUTH."""
+    import os
+
+    from workers.app import app as celery_app
+
+    args = list(ctx.args)
+    address = next((a.split("=", 1)[1] for a in args if a.startswith("--address=")), None)
+    if address is None:
+        address = os.environ.get("FLOWER_ADDRESS") or "127.0.0.1"  # Flower's own default: all
+        args.append(f"--address={address}")
+    auth = get_settings().flower_basic_auth
+    if auth and not any(a.startswith("--basic-auth") for a in args):
+        # Through the environment Flower reads, so the password stays out of `ps`.
+        os.environ["FLOWER_BASIC_AUTH"] = auth
+    auth_on = bool(auth or os.environ.get("FLOWER_AUTH")) or any(
+        a.startswith(("--basic-auth", "--auth")) for a in args
+    )
+    open_api = os.environ.get("FLOWER_UNAUTHENTICATED_API", "").lower() in TRUTHY
+    if open_api and not auth_on and address not in LOOPBACK:
+        err.print(
+            "[bold red]error:[/] FLOWER_UNAUTHENTICATED_API opens Flower's API (which can "
+            f"also run and revoke tasks) to anyone who can reach {address}: use it on a "
+            "loopback address only, or set FLOWER_BASIC_AUTH.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    raise typer.Exit(celery_app.start(["flower", *args]) or 0)
+
+
 def main() -> None:
     app()
 

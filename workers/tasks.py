@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import random
+import time
 from collections.abc import Iterable
 
 import redis
@@ -16,6 +17,7 @@ from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.runner import Dispatch
 from pipeline.stages import SPECS
 from pipeline.states import Stage
+from workers import metrics
 from workers.app import app, task_name
 from workers.runtime import get_runtime
 
@@ -39,18 +41,26 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
     spec = SPECS[stage]
     attempt = task.request.retries + 1
     token = task.request.id or request_id
+    started = time.perf_counter()
+    outcome, kind = "failed", "none"  # what the metrics record, whatever happens below
     try:
-        dispatches = rt.run(runner.run_stage(spec, rt.context, request_id, token, attempt))
+        run = rt.run(runner.run_stage(spec, rt.context, request_id, token, attempt))
+        outcome, dispatches = run.outcome, list(run)
+        if "cache" in run.notes:
+            metrics.record_cache(run.notes["cache"])
     except PermanentStageError as e:
-        dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, e, "permanent"))
+        kind = "permanent"
+        dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, e, kind))
     except (TransientStageError, SoftTimeLimitExceeded, OSError, ConnectionError) as e:
         if attempt >= settings.task_max_attempts:
+            kind = "exhausted"
             error = TransientStageError(
                 f"{stage} stage still failing after {attempt} attempts: "
                 f"{e if isinstance(e, TransientStageError) else type(e).__name__}"
             )
-            dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, error, "exhausted"))
+            dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, error, kind))
         else:
+            outcome = "retry"
             rt.run(runner.note_retry(rt.context, request_id, token))
             delay = backoff_seconds(
                 attempt, settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds
@@ -66,8 +76,11 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
             raise task.retry(countdown=delay, max_retries=None) from None
     except Exception as e:  # an unclassified error is a bug: fail the request clearly
         log.exception("stage crashed", request_id=request_id, stage=str(stage))
+        kind = "internal"
         error = runner.as_stage_error(e)
-        dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, error, "internal"))
+        dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, error, kind))
+    finally:
+        metrics.record_stage(stage, outcome, kind, time.perf_counter() - started)
     send(dispatches)
 
 

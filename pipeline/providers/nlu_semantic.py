@@ -214,6 +214,10 @@ class SemanticTopicResolver:
         ]
         return _Index(catalog, [t.id for t in leaves], matrix, leaf_names, areas)
 
+    async def warm_up(self, catalog: Catalog) -> None:
+        """Build the topic index now (a few seconds), not on a student's first question."""
+        await asyncio.to_thread(self._index_for, catalog)
+
     def rank(self, query: str, catalog: Catalog) -> list[tuple[str, float]]:
         """Every leaf topic with its combined score, best first (blocking: CPU-bound)."""
         return self._assess(query, catalog).ranked

@@ -234,13 +234,11 @@ async def test_content_stats(ctx) -> None:
             cid,
             rating,
         )
-    for student, status in (
-        ("user_demo_student_1", "completed"),
-        ("user_demo_student_2", "completed"),
-        ("user_demo_student_3", "in_progress"),
+    for student, status, topic in (
+        ("user_demo_student_1", "completed", "topic_chem_atoms"),
+        ("user_demo_student_2", "completed", "topic_chem_atoms"),
+        ("user_demo_student_3", "in_progress", "topic_chem_atoms"),
     ):
-        topic = f"topic_stats_{uuid.uuid4().hex[:6]}"
-        sql("INSERT INTO topics (id, title, subject, depth) VALUES (%s, 'x', 'physics', 2)", topic)
         sql(
             "INSERT INTO student_progress (student_id, topic_id, status, content_id) "
             "VALUES (%s, %s, %s, %s)",

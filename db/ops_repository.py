@@ -1,0 +1,455 @@
+"""SQL for the ops tasks: bulk CSV uploads (bulk_upload_jobs, users, class_students) and
+feedback-driven regeneration (feedback, student_interests).
+
+A bulk upload job is claimed with a compare-and-set (queued -> processing) that stamps
+`started_at`; that timestamp is the claim's token: every later write of the run repeats
+`status = 'processing' AND started_at = :claimed_at`, so a run whose claim was taken over
+(see `claim_upload`) can no longer write anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, bindparam, cast, func, literal, or_, select, update
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import insert as sa_insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from db.models import (
+    AuditLog,
+    BulkUploadJob,
+    Class,
+    ClassStudent,
+    ContentRequest,
+    Feedback,
+    GeneratedContent,
+    Interest,
+    JobStatus,
+    StudentInterest,
+    Topic,
+    User,
+)
+
+Job = BulkUploadJob
+
+# Marks users a bulk upload created (users.metadata), so a re-run of the same job knows
+# the rows it already imported from rows someone else registered.
+BULK_JOB_KEY = "bulk_upload_job_id"
+
+
+@dataclass(frozen=True)
+class UploadJobRow:
+    id: str
+    uploaded_by: str
+    school_id: str
+    file_path: str
+    status: JobStatus
+    started_at: datetime | None
+    total_rows: int | None
+    successful_count: int
+    failed_count: int
+
+    @property
+    def counts(self) -> tuple[int | None, int, int]:
+        return self.total_rows, self.successful_count, self.failed_count
+
+
+@dataclass(frozen=True)
+class ExistingUser:
+    id: str
+    bulk_upload_job_id: str | None  # the job that created the user, if any
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    id: str
+    school_id: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class FeedbackRow:
+    id: str
+    student_id: str
+    content_id: str
+    feedback_type: str
+    triggered_regeneration: bool
+    regeneration_request_id: str | None
+
+
+@dataclass(frozen=True)
+class ContentKey:
+    topic_id: str
+    interest_id: str
+    style: str
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    id: str
+    original_query: str
+    topic_id: str | None
+    interest_id: str | None
+    style: str | None
+
+
+# Row-at-a-time statements of a bulk upload, built once with bound parameters so that
+# they compile once: measured about 3x faster per row than ORM inserts built per call.
+_users = User.__table__
+_INSERT_STUDENT = (
+    # sqlalchemy.insert: the postgresql insert construct is never cached.
+    sa_insert(_users)
+    .values(
+        id=func.generate_id("user"),
+        email=bindparam("email"),
+        password_hash=bindparam("password_hash"),
+        email_verified=False,
+        first_name=bindparam("first_name"),
+        last_name=bindparam("last_name"),
+        role="student",
+        org_id=bindparam("org_id"),
+        student_id=bindparam("student_id"),
+        grade_level=bindparam("grade_level"),
+        metadata=func.jsonb_build_object(BULK_JOB_KEY, cast(bindparam("job_id"), String)),
+    )
+    .returning(_users.c.id)
+)
+_class_students = ClassStudent.__table__
+# NOT EXISTS rather than ON CONFLICT: the postgresql insert construct is never cached.
+# Two runs never enrol the same student at once (the job claim), so no race to lose.
+_ENROL = sa_insert(_class_students).from_select(
+    ["class_id", "student_id"],
+    select(bindparam("class_id", type_=String), bindparam("student_id", type_=String)).where(
+        ~select(_class_students.c.id)
+        .where(
+            _class_students.c.class_id == bindparam("class_id"),
+            _class_students.c.student_id == bindparam("student_id"),
+        )
+        .exists()
+    ),
+)
+
+
+def _job_row(j: Job) -> UploadJobRow:
+    return UploadJobRow(
+        id=j.id,
+        uploaded_by=j.uploaded_by,
+        school_id=j.school_id,
+        file_path=j.file_path,
+        status=JobStatus(j.status),
+        started_at=j.started_at,
+        total_rows=j.total_rows,
+        successful_count=j.successful_count or 0,
+        failed_count=j.failed_count or 0,
+    )
+
+
+def _jsonb(value: Any) -> Any:
+    return cast(literal(value, type_=JSONB), JSONB)
+
+
+class OpsRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    # ---- bulk_upload_jobs --------------------------------------------------------------
+
+    async def claim_upload(self, job_id: str, stale_after: timedelta) -> UploadJobRow | None:
+        """queued -> processing, or take over a `processing` job whose run started more
+        than `stale_after` ago (its worker died). Resets the results a dead run may have
+        left. None: the job is missing, finished, or held by a live run."""
+        stale = or_(Job.started_at.is_(None), Job.started_at < func.now() - stale_after)
+        stmt = (
+            update(Job)
+            .where(
+                Job.id == job_id,
+                or_(
+                    Job.status == JobStatus.queued,
+                    (Job.status == JobStatus.processing) & stale,
+                ),
+            )
+            .values(
+                status=JobStatus.processing,
+                # clock_timestamp, not now(): two claims in one transaction still differ.
+                started_at=func.clock_timestamp(),
+                completed_at=None,
+                total_rows=None,
+                successful_count=0,
+                failed_count=0,
+                error_log=_jsonb([]),
+            )
+            .returning(Job)
+        )
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        return _job_row(row) if row else None
+
+    async def upload_job(self, job_id: str) -> UploadJobRow | None:
+        row = await self.s.get(Job, job_id)
+        return _job_row(row) if row else None
+
+    async def claim_age_seconds(self, job_id: str) -> float | None:
+        """How long ago the job's current run started, by the database's clock (the one
+        claims are judged by)."""
+        seconds = (
+            await self.s.execute(
+                select(func.extract("epoch", func.now() - Job.started_at)).where(Job.id == job_id)
+            )
+        ).scalar_one_or_none()
+        return float(seconds) if seconds is not None else None
+
+    async def save_upload_progress(
+        self,
+        job_id: str,
+        claimed_at: datetime,
+        *,
+        total_rows: int,
+        successful_count: int,
+        failed_count: int,
+        new_errors: list[dict[str, Any]],
+    ) -> bool:
+        """Counts so far and this batch's row errors; False: the claim was lost."""
+        stmt = (
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.status == JobStatus.processing,
+                Job.started_at == claimed_at,
+            )
+            .values(
+                total_rows=total_rows,
+                successful_count=successful_count,
+                failed_count=failed_count,
+                error_log=func.coalesce(Job.error_log, _jsonb([])).op("||")(_jsonb(new_errors)),
+            )
+            .returning(Job.id)
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none() is not None
+
+    async def finish_upload(
+        self,
+        job_id: str,
+        status: JobStatus,
+        *,
+        claimed_at: datetime | None,
+        total_rows: int | None = None,
+        successful_count: int | None = None,
+        failed_count: int | None = None,
+        append_errors: list[dict[str, Any]] | None = None,
+    ) -> UploadJobRow | None:
+        """processing -> completed|failed for the run holding `claimed_at`; with
+        claimed_at None, any unfinished job (queued or processing) -> failed, which is how
+        a task gives up after its retries. Counts left as None keep their stored value.
+        None back: the job had already moved on."""
+        guard = (
+            Job.status.in_([JobStatus.queued, JobStatus.processing])
+            if claimed_at is None
+            else (Job.status == JobStatus.processing) & (Job.started_at == claimed_at)
+        )
+        values: dict[str, Any] = {"status": status, "completed_at": func.now()}
+        if total_rows is not None:
+            values["total_rows"] = total_rows
+        if successful_count is not None:
+            values["successful_count"] = successful_count
+        if failed_count is not None:
+            values["failed_count"] = failed_count
+        if append_errors:
+            values["error_log"] = func.coalesce(Job.error_log, _jsonb([])).op("||")(
+                _jsonb(append_errors)
+            )
+        stmt = update(Job).where(Job.id == job_id, guard).values(**values).returning(Job)
+        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        return _job_row(row) if row else None
+
+    async def release_upload(self, job_id: str, claimed_at: datetime) -> bool:
+        """processing -> queued, so the task's retry can claim it again at once."""
+        stmt = (
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.status == JobStatus.processing,
+                Job.started_at == claimed_at,
+            )
+            .values(status=JobStatus.queued, started_at=None)
+            .returning(Job.id)
+        )
+        return (await self.s.execute(stmt)).scalar_one_or_none() is not None
+
+    # ---- users and classes -------------------------------------------------------------
+
+    async def existing_users(self, emails: list[str]) -> dict[str, ExistingUser]:
+        """Users by lower-cased e-mail (deleted ones too: they still hold the address)."""
+        if not emails:
+            return {}
+        key = func.lower(User.email)
+        rows = await self.s.execute(
+            select(key, User.id, User.metadata_[BULK_JOB_KEY].astext).where(key.in_(emails))
+        )
+        return {email: ExistingUser(uid, job) for email, uid, job in rows}
+
+    async def classes(self, class_ids: list[str]) -> dict[str, ClassInfo]:
+        if not class_ids:
+            return {}
+        rows = await self.s.execute(
+            select(Class.id, Class.school_id, Class.is_active).where(
+                Class.id.in_(class_ids), Class.deleted_at.is_(None)
+            )
+        )
+        return {cid: ClassInfo(cid, school, active is not False) for cid, school, active in rows}
+
+    async def insert_student(
+        self,
+        *,
+        email: str,
+        first_name: str,
+        last_name: str,
+        grade_level: int,
+        district_student_id: str | None,
+        org_id: str,
+        password_hash: str,
+        job_id: str,
+    ) -> str:
+        params = {
+            "email": email,
+            "password_hash": password_hash,
+            "first_name": first_name,
+            "last_name": last_name,
+            "org_id": org_id,
+            "student_id": district_student_id,
+            "grade_level": grade_level,
+            "job_id": job_id,
+        }
+        return (await self.s.execute(_INSERT_STUDENT, params)).scalar_one()
+
+    async def enrol(self, class_id: str, student_id: str) -> None:
+        """Idempotent: a re-run enrols a student it already enrolled without an error."""
+        await self.s.execute(_ENROL, {"class_id": class_id, "student_id": student_id})
+
+    async def audit(
+        self,
+        *,
+        user_id: str | None,
+        action: str,
+        resource_type: str,
+        resource_id: str,
+        metadata: dict[str, Any],
+    ) -> None:
+        """One audit_logs row; the actor's role is read from users at the same moment."""
+        role = select(User.role).where(User.id == user_id).scalar_subquery()
+        await self.s.execute(
+            insert(AuditLog).values(
+                user_id=user_id,
+                user_role=role,
+                action=action,
+                resource_type=resource_type,
+                resource_id=resource_id,
+                metadata_=metadata,
+            )
+        )
+
+    # ---- feedback and regeneration -----------------------------------------------------
+
+    async def lock_feedback(self, feedback_id: str) -> FeedbackRow | None:
+        """The feedback row, locked until the transaction ends: two deliveries of one
+        regeneration task queue up here, and the second sees the first's result."""
+        row = (
+            await self.s.execute(
+                select(Feedback).where(Feedback.id == feedback_id).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        return FeedbackRow(
+            id=row.id,
+            student_id=row.student_id,
+            content_id=row.content_id,
+            feedback_type=str(row.feedback_type),
+            triggered_regeneration=bool(row.triggered_regeneration),
+            regeneration_request_id=row.regeneration_request_id,
+        )
+
+    async def mark_regenerated(self, feedback_id: str, request_id: str) -> None:
+        await self.s.execute(
+            update(Feedback)
+            .where(Feedback.id == feedback_id)
+            .values(triggered_regeneration=True, regeneration_request_id=request_id)
+        )
+
+    async def content_key(self, content_id: str) -> ContentKey | None:
+        row = (
+            await self.s.execute(
+                select(
+                    GeneratedContent.topic_id, GeneratedContent.interest_id, GeneratedContent.style
+                ).where(GeneratedContent.id == content_id)
+            )
+        ).one_or_none()
+        return ContentKey(row[0], row[1], row[2]) if row else None
+
+    async def source_request(self, student_id: str, content_id: str) -> SourceRequest | None:
+        """The student's most recent request that was served this content."""
+        CR = ContentRequest
+        row = (
+            await self.s.execute(
+                select(CR.id, CR.original_query, CR.topic_id, CR.interest_id, CR.style)
+                .where(
+                    CR.student_id == student_id,
+                    CR.generated_content_id == content_id,
+                    CR.deleted_at.is_(None),
+                )
+                .order_by(CR.created_at.desc(), CR.id.desc())
+                .limit(1)
+            )
+        ).one_or_none()
+        return SourceRequest(*row) if row else None
+
+    async def request_status(self, request_id: str) -> str | None:
+        status = (
+            await self.s.execute(
+                select(ContentRequest.status).where(ContentRequest.id == request_id)
+            )
+        ).scalar_one_or_none()
+        return str(status) if status is not None else None
+
+    async def ranked_active_interests(self, student_id: str) -> list[str]:
+        """The student's interests by rank, leaving out retired (inactive) interests."""
+        rows = await self.s.execute(
+            select(StudentInterest.interest_id)
+            .join(Interest, Interest.id == StudentInterest.interest_id)
+            .where(StudentInterest.student_id == student_id, Interest.is_active.is_not(False))
+            .order_by(StudentInterest.rank)
+        )
+        return list(rows.scalars())
+
+    async def active_interests(self) -> list[str]:
+        rows = await self.s.execute(
+            select(Interest.id)
+            .where(Interest.is_active.is_not(False))
+            .order_by(Interest.display_order, Interest.id)
+        )
+        return list(rows.scalars())
+
+    async def topic_title(self, topic_id: str) -> str | None:
+        return (
+            await self.s.execute(select(Topic.title).where(Topic.id == topic_id))
+        ).scalar_one_or_none()
+
+
+# SQLSTATEs a later attempt may get past: serialization failure, deadlock, the server
+# shutting down or restarting, too many connections.
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """True for failures of the database connection rather than of the statement."""
+    if isinstance(exc, OSError | ConnectionError | TimeoutError | sa_exc.TimeoutError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            return True
+        return getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
+    return False

@@ -1,0 +1,623 @@
+"""Bulk CSV upload of student accounts: one `bulk_upload_jobs` row, one file.
+
+The file
+--------
+UTF-8 text (a leading byte-order mark, as Excel writes, is fine), comma-separated, with
+RFC 4180 quoting ("Smith, Jr." and "" for a quote inside quotes). The first line is a
+header naming the columns, in any order and any letter case:
+
+    column        required  rule
+    email         yes       an ASCII address (local@domain.tld), at most 254 characters;
+                            stored lower-cased; unique within the file and among all users
+    first_name    yes       1 to 100 characters
+    last_name     yes       1 to 100 characters
+    grade_level   yes       a whole number from 9 to 12
+    student_id    no        the district's own student id, at most 50 characters
+    class_id      no        a class of the job's school (classes.id); the student is enrolled
+
+    email,first_name,last_name,grade_level,student_id,class_id
+    ada@school.example,Ada,Lovelace,10,S-1001,class_abc123
+    alan@school.example,Alan,Turing,11,,
+
+Other columns are ignored. Blank lines, and lines of only commas, are skipped and not
+counted. The file may be at most 5 MiB (MAX_FILE_BYTES).
+
+Row numbers: the `row` of an error is the 1-based number of the data record, header not
+counted (skipped blank lines are counted, so for a file without line breaks inside quotes
+row n is line n + 1 in a text editor, and row n + 1 in a spreadsheet).
+
+Where the file is: `file_path` holds a storage location (`file:///…` or `gs://bucket/…`)
+read through the worker's ObjectStorage. A bare key such as `uploads/x.csv` is taken
+relative to the root of that storage (STORAGE_URL's directory or bucket).
+
+What happens
+------------
+The job is claimed queued -> processing (`started_at` set); a job in any other status is
+left alone, except a `processing` job whose run started more than STALE_CLAIM ago (its
+worker died), which is taken over and run again from the start. Rows are checked and
+imported in order, BATCH_ROWS per transaction and each row in its own savepoint, so one
+bad row never costs the others. Every bad row becomes `{"row": n, "error": "..."}` in
+`error_log`; the job ends `completed` with its counts even if every row failed. It ends
+`failed`, with the single entry `{"row": 0, "error": "..."}`, only when the file itself is
+unusable: missing, too large, not UTF-8, empty, without the required header, or without
+any data row. Either way one `audit_logs` row records the outcome.
+
+Users created here are students of the job's school with `email_verified` false and a
+password hash no login accepts (PASSWORD_MARKER): they set a password through the usual
+reset flow. `users.metadata.bulk_upload_job_id` names the job, so a re-run of a job that
+died part-way counts the rows it already imported as imported, not as duplicates.
+
+Error texts never quote the file's values (no e-mails or names), and logs carry only ids
+and counts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from db.models import JobStatus
+from db.ops_repository import (
+    ClassInfo,
+    ExistingUser,
+    OpsRepository,
+    UploadJobRow,
+    is_transient_db_error,
+)
+from db.session import unit_of_work
+from pipeline.errors import PermanentStageError, TransientStageError
+from pipeline.providers.protocols import ObjectStorage
+from pipeline.providers.storage import GCSStorage, LocalStorage, check_key
+
+log = structlog.get_logger("vividly.bulk")
+
+# The whole file is read into memory and imported within one task's time budget: 5 MiB
+# is ~75k rows (a large district's students), imported at the ~500 rows/s measured
+# against a local PostgreSQL in ~150 s, leaving room for a slower database.
+MAX_FILE_BYTES = 5 * 1024 * 1024
+# Rows per transaction: a crash loses at most this much work, and no transaction holds
+# many row locks for long.
+BATCH_ROWS = 500
+# A `processing` job whose run started longer ago than this is presumed dead and may be
+# taken over. Must exceed the task's hard time limit (workers/bulk.py), or a live run
+# could be overtaken.
+STALE_CLAIM = timedelta(minutes=15)
+# Between batches, a run that has used this much time stops and fails the job with a
+# clear message instead of being killed mid-batch by the task's time limit.
+TIME_BUDGET_SECONDS = 480.0
+# Not a bcrypt hash of anything, so no password matches it until the student sets one.
+PASSWORD_MARKER = "!bulk-upload"
+
+REQUIRED_COLUMNS = ("email", "first_name", "last_name", "grade_level")
+OPTIONAL_COLUMNS = ("student_id", "class_id")
+MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path, below the column's 255
+MAX_LOCAL_PART_CHARS = 64
+MAX_NAME_CHARS = 100  # users.first_name / last_name
+MAX_ID_CHARS = 50  # users.student_id, classes.id
+GRADE_LEVELS = range(9, 13)  # high school, as classes.grade_level's CHECK
+
+_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_DOMAIN = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
+_GRADE = re.compile(r"^[0-9]{1,2}$")
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    job_id: str
+    status: str | None  # the job's status after this call; None: no such job
+    total_rows: int | None = None
+    successful_count: int = 0
+    failed_count: int = 0
+    skipped: bool = False  # this call changed nothing (duplicate or late delivery)
+    # Set when the job is held by a run that started recently: if that run has died, the
+    # job may be taken over after this many seconds.
+    recheck_after_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class StudentRow:
+    row: int
+    email: str
+    first_name: str
+    last_name: str
+    grade_level: int
+    student_id: str | None
+    class_id: str | None
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int
+    error: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"row": self.row, "error": self.error}
+
+
+class UnusableFile(Exception):
+    """The file cannot be read as a student CSV."""
+
+
+class _ClaimLost(Exception):
+    """Another run took the job over: this run's last batch was rolled back."""
+
+
+# ---- parsing (pure) ----------------------------------------------------------------------
+
+
+def parse_csv(data: bytes) -> list[StudentRow | RowError]:
+    """The file's data rows, each either checked and normalised or a row error.
+    Raises UnusableFile when the file as a whole cannot be used."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise UnusableFile(
+            f"the file is not UTF-8 text (invalid byte at offset {e.start}); "
+            "save it as 'CSV UTF-8' and upload it again"
+        ) from None
+    if not text.strip():
+        raise UnusableFile("the file is empty")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader)
+    except csv.Error as e:
+        raise UnusableFile(f"the header line is not valid CSV ({e})") from None
+    columns = _columns(header)
+    width = len(header)
+    out: list[StudentRow | RowError] = []
+    n = 0
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:
+            n += 1
+            out.append(RowError(n, _csv_error(e)))
+            continue
+        n += 1
+        if not any(f.strip() for f in fields):
+            continue
+        out.append(check_row(n, fields, columns, width))
+    if not out:
+        raise UnusableFile("the file has a header but no data rows")
+    return out
+
+
+def _columns(header: list[str]) -> dict[str, int]:
+    index: dict[str, int] = {}
+    for i, name in enumerate(header):
+        key = name.strip().lower()
+        if not key:
+            continue
+        if key in index:
+            raise UnusableFile(f"the header names column {key!r} twice")
+        index[key] = i
+    missing = [c for c in REQUIRED_COLUMNS if c not in index]
+    if missing:
+        raise UnusableFile(
+            f"the header lacks the required column(s) {', '.join(missing)}; the first line "
+            f"must name the columns: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)} "
+            "(the last two optional)"
+        )
+    return index
+
+
+def _csv_error(e: csv.Error) -> str:
+    # The csv module's messages are fixed texts: they never quote the data.
+    if "unexpected end of data" in str(e):
+        return "malformed CSV: a quote is never closed, so the rest of the file was unreadable"
+    return f"malformed CSV: {e}"
+
+
+def check_row(
+    n: int, fields: list[str], columns: dict[str, int], width: int
+) -> StudentRow | RowError:
+    """One data record: the first problem found, or the normalised row."""
+    if len(fields) < width or any(f.strip() for f in fields[width:]):
+        return RowError(n, f"expected {width} fields, found {len(fields)}")
+
+    def get(column: str) -> str:
+        i = columns.get(column)
+        return fields[i].strip() if i is not None else ""
+
+    email = get("email").lower()
+    problem = _email_problem(email)
+    if problem:
+        return RowError(n, problem)
+    first, last = get("first_name"), get("last_name")
+    for column, value in (("first_name", first), ("last_name", last)):
+        problem = _name_problem(column, value)
+        if problem:
+            return RowError(n, problem)
+    grade = get("grade_level")
+    if not grade:
+        return RowError(n, "grade_level is missing")
+    if not _GRADE.match(grade) or int(grade) not in GRADE_LEVELS:
+        return RowError(n, "grade_level must be a whole number from 9 to 12")
+    district_id = get("student_id")
+    if len(district_id) > MAX_ID_CHARS:
+        return RowError(n, f"student_id is longer than {MAX_ID_CHARS} characters")
+    class_id = get("class_id")
+    if len(class_id) > MAX_ID_CHARS:
+        return RowError(n, "unknown class")
+    return StudentRow(
+        row=n,
+        email=email,
+        first_name=first,
+        last_name=last,
+        grade_level=int(grade),
+        student_id=district_id or None,
+        class_id=class_id or None,
+    )
+
+
+def _email_problem(email: str) -> str | None:
+    if not email:
+        return "email is missing"
+    if len(email) > MAX_EMAIL_CHARS:
+        return f"email is longer than {MAX_EMAIL_CHARS} characters"
+    local, at, domain = email.rpartition("@")
+    if (
+        not at
+        or len(local) > MAX_LOCAL_PART_CHARS
+        or not _LOCAL_PART.match(local)
+        or not _DOMAIN.match(domain)
+    ):
+        return "email is not a valid address"
+    return None
+
+
+def _name_problem(column: str, value: str) -> str | None:
+    if not value:
+        return f"{column} is missing"
+    if len(value) > MAX_NAME_CHARS:
+        return f"{column} is longer than {MAX_NAME_CHARS} characters"
+    if any(c < " " or c == "\x7f" for c in value):
+        return f"{column} contains a line break or control character"
+    return None
+
+
+def resolve_location(storage: ObjectStorage, file_path: str) -> str:
+    """The storage location for a job's file_path (see the module docstring)."""
+    path = file_path.strip()
+    if "://" in path:
+        return path
+    key = str(check_key(path))  # ValueError for `..`, absolute paths and the like
+    if isinstance(storage, LocalStorage):
+        return (storage.root / key).as_uri()
+    if isinstance(storage, GCSStorage):
+        return f"gs://{storage.bucket_name}/{key}"
+    raise ValueError("this storage cannot resolve a bare key")
+
+
+# ---- the job -----------------------------------------------------------------------------
+
+
+async def process_upload(
+    sessions: async_sessionmaker[AsyncSession],
+    storage: ObjectStorage,
+    job_id: str,
+    *,
+    stale_after: timedelta = STALE_CLAIM,
+    time_budget_seconds: float = TIME_BUDGET_SECONDS,
+) -> UploadResult:
+    """Run one bulk upload job to completed|failed. Safe to call again for the same job:
+    a job that is not queued is left alone (see the module docstring).
+
+    Raises TransientStageError when storage or the database is unavailable; the claim is
+    handed back first (the job is queued again), so a retry can start over at once."""
+    bound = log.bind(job_id=job_id)
+    async with unit_of_work(sessions) as s:
+        repo = OpsRepository(s)
+        job = await repo.claim_upload(job_id, stale_after)
+        if job is None:
+            return await _skipped(repo, job_id, stale_after, bound)
+    bound.info("bulk upload claimed", outcome="claimed", school_id=job.school_id)
+    try:
+        try:
+            return await _run(sessions, storage, job, time_budget_seconds, bound)
+        except Exception as e:
+            if isinstance(e, _ClaimLost):
+                raise
+            if isinstance(e, TransientStageError) or is_transient_db_error(e):
+                await _release_quietly(sessions, job, bound)
+                if isinstance(e, TransientStageError):
+                    raise
+                raise TransientStageError("the database is unavailable") from e
+            # A bug, or a failure nobody classified: the job must still end.
+            bound.exception("bulk upload crashed", outcome="failed", error_type=type(e).__name__)
+            return await _end_unusable(
+                sessions,
+                job,
+                f"internal error while importing the file ({type(e).__name__}); "
+                "rows already imported are kept",
+                bound,
+                keep_counts=True,
+            )
+    except _ClaimLost:
+        bound.info("bulk upload abandoned: another run took the job over", outcome="stale")
+        return UploadResult(job_id, str(JobStatus.processing), skipped=True)
+
+
+async def _skipped(
+    repo: OpsRepository, job_id: str, stale_after: timedelta, bound: Any
+) -> UploadResult:
+    """A duplicate or late delivery: say why nothing was done, and when a job held by
+    another run could be taken over should that run have died."""
+    current = await repo.upload_job(job_id)
+    bound.info(
+        "bulk upload skipped",
+        outcome="skipped",
+        status=str(current.status) if current else None,
+        reason="not found" if current is None else "not queued",
+    )
+    if current is None:
+        return UploadResult(job_id, None, skipped=True)
+    recheck = None
+    if current.status == JobStatus.processing:
+        age = await repo.claim_age_seconds(job_id) or 0.0
+        recheck = max(stale_after.total_seconds() - age, 0.0) + 1.0
+    total, ok, failed = current.counts
+    return UploadResult(
+        job_id, str(current.status), total, ok, failed, skipped=True, recheck_after_seconds=recheck
+    )
+
+
+async def fail_upload(
+    sessions: async_sessionmaker[AsyncSession], job_id: str, message: str
+) -> bool:
+    """Give up on a job that is still queued or processing (a task out of retries or out
+    of time): failed, with `message` as a row-0 error. False: it had already ended."""
+    async with unit_of_work(sessions) as s:
+        repo = OpsRepository(s)
+        done = await repo.finish_upload(
+            job_id,
+            JobStatus.failed,
+            claimed_at=None,
+            append_errors=[{"row": 0, "error": message}],
+        )
+        if done is not None:
+            await _audit(repo, done, JobStatus.failed, *done.counts)
+    log.warning("bulk upload failed", job_id=job_id, outcome="failed" if done else "already ended")
+    return done is not None
+
+
+async def _run(
+    sessions: async_sessionmaker[AsyncSession],
+    storage: ObjectStorage,
+    job: UploadJobRow,
+    time_budget_seconds: float,
+    bound: Any,
+) -> UploadResult:
+    started = time.monotonic()
+    try:
+        rows = parse_csv(await _read(storage, job.file_path))
+    except UnusableFile as e:
+        return await _end_unusable(sessions, job, str(e), bound)
+
+    class_ids = sorted({r.class_id for r in rows if isinstance(r, StudentRow) and r.class_id})
+    async with unit_of_work(sessions) as s:
+        classes = await OpsRepository(s).classes(class_ids)
+
+    total, ok, failed = len(rows), 0, 0
+    imported: dict[str, int] = {}  # e-mail -> the row that imported it
+    for start in range(0, total, BATCH_ROWS):
+        if start and time.monotonic() - started > time_budget_seconds:
+            return await _end_unusable(
+                sessions,
+                job,
+                f"the import was stopped after {time_budget_seconds:.0f} s with {start} of "
+                f"{total} rows done (they are kept); upload the rest as a new file",
+                bound,
+                keep_counts=True,
+            )
+        batch = rows[start : start + BATCH_ROWS]
+        errors: list[RowError] = []
+        async with unit_of_work(sessions) as s:
+            repo = OpsRepository(s)
+            existing = await repo.existing_users(
+                sorted({r.email for r in batch if isinstance(r, StudentRow)})
+            )
+            for r in batch:
+                error = await _import_row(repo, job, r, classes, existing, imported)
+                if error is None:
+                    ok += 1
+                else:
+                    failed += 1
+                    errors.append(error)
+            saved = await repo.save_upload_progress(
+                job.id,
+                job.started_at,  # type: ignore[arg-type]
+                total_rows=total,
+                successful_count=ok,
+                failed_count=failed,
+                new_errors=[e.as_json() for e in errors],
+            )
+            if not saved:
+                raise _ClaimLost()
+        bound.info("bulk upload batch", rows_done=start + len(batch), total_rows=total)
+
+    async with unit_of_work(sessions) as s:
+        repo = OpsRepository(s)
+        done = await repo.finish_upload(
+            job.id,
+            JobStatus.completed,
+            claimed_at=job.started_at,
+            total_rows=total,
+            successful_count=ok,
+            failed_count=failed,
+        )
+        if done is None:
+            raise _ClaimLost()
+        await _audit(repo, job, JobStatus.completed, total, ok, failed)
+    bound.info(
+        "bulk upload finished",
+        outcome=str(JobStatus.completed),
+        total_rows=total,
+        successful_count=ok,
+        failed_count=failed,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+    )
+    return UploadResult(job.id, str(JobStatus.completed), total, ok, failed)
+
+
+async def _read(storage: ObjectStorage, file_path: str) -> bytes:
+    try:
+        location = resolve_location(storage, file_path)
+    except ValueError:
+        raise UnusableFile(
+            "the file path is neither a storage location (file:///… or gs://…) nor a "
+            "relative key in this storage"
+        ) from None
+    try:
+        if not await storage.exists(location):
+            raise UnusableFile("the uploaded file was not found in storage")
+        data = await storage.get_bytes(location)
+    except ValueError:
+        # LocalStorage/GCSStorage refuse locations outside their root or bucket.
+        raise UnusableFile("the file location is outside this worker's storage") from None
+    except PermanentStageError as e:
+        raise UnusableFile(f"the uploaded file could not be read from storage: {e}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise UnusableFile(
+            f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it"
+        )
+    return data
+
+
+async def _import_row(
+    repo: OpsRepository,
+    job: UploadJobRow,
+    r: StudentRow | RowError,
+    classes: dict[str, ClassInfo],
+    existing: dict[str, ExistingUser],
+    imported: dict[str, int],
+) -> RowError | None:
+    if isinstance(r, RowError):
+        return r
+    if r.class_id is not None:
+        cls = classes.get(r.class_id)
+        if cls is None:
+            return RowError(r.row, "unknown class")
+        if cls.school_id != job.school_id:
+            return RowError(r.row, "class belongs to another school")
+        if not cls.active:
+            return RowError(r.row, "class is not active")
+    if r.email in imported:
+        return RowError(r.row, f"duplicate e-mail (same as row {imported[r.email]})")
+    prior = existing.get(r.email)
+    if prior is not None and prior.bulk_upload_job_id != job.id:
+        return RowError(r.row, "duplicate e-mail (already registered)")
+    try:
+        async with repo.s.begin_nested():
+            if prior is not None:
+                # Imported by an earlier run of this job that died: only finish its work.
+                user_id = prior.id
+            else:
+                user_id = await repo.insert_student(
+                    email=r.email,
+                    first_name=r.first_name,
+                    last_name=r.last_name,
+                    grade_level=r.grade_level,
+                    district_student_id=r.student_id,
+                    org_id=job.school_id,
+                    password_hash=PASSWORD_MARKER,
+                    job_id=job.id,
+                )
+            if r.class_id is not None:
+                await repo.enrol(r.class_id, user_id)
+    except IntegrityError as e:
+        # The database's message quotes the values, so only the constraint is looked at.
+        return RowError(r.row, _integrity_problem(str(e.orig)))
+    except DataError:
+        return RowError(r.row, "a value does not fit its column")
+    imported[r.email] = r.row
+    return None
+
+
+def _integrity_problem(db_message: str) -> str:
+    if "users_email_key" in db_message:
+        return "duplicate e-mail (already registered)"  # registered since the batch began
+    if "class_students_class_id_fkey" in db_message:
+        return "unknown class"  # deleted since the job began
+    return "the row breaks a database rule and was not saved"
+
+
+async def _end_unusable(
+    sessions: async_sessionmaker[AsyncSession],
+    job: UploadJobRow,
+    message: str,
+    bound: Any,
+    *,
+    keep_counts: bool = False,
+) -> UploadResult:
+    """processing -> failed with a row-0 error. keep_counts: rows imported before the
+    failure stay counted (they are kept); otherwise nothing was imported."""
+    async with unit_of_work(sessions) as s:
+        repo = OpsRepository(s)
+        zero = None if keep_counts else 0
+        done = await repo.finish_upload(
+            job.id,
+            JobStatus.failed,
+            claimed_at=job.started_at,
+            successful_count=zero,
+            failed_count=zero,
+            append_errors=[{"row": 0, "error": message}],
+        )
+        if done is None:
+            raise _ClaimLost()
+        total, ok, failed = done.counts
+        await _audit(repo, job, JobStatus.failed, total, ok, failed)
+    bound.warning(
+        "bulk upload finished",
+        outcome=str(JobStatus.failed),
+        total_rows=total,
+        successful_count=ok,
+        failed_count=failed,
+    )
+    return UploadResult(job.id, str(JobStatus.failed), total, ok, failed)
+
+
+async def _release_quietly(
+    sessions: async_sessionmaker[AsyncSession], job: UploadJobRow, bound: Any
+) -> None:
+    """Hand the claim back so the retry can take it at once. If the database is down this
+    fails too; then the claim goes stale and the task's delayed re-check takes it over."""
+    try:
+        async with unit_of_work(sessions) as s:
+            await OpsRepository(s).release_upload(job.id, job.started_at)  # type: ignore[arg-type]
+    except Exception as e:
+        bound.warning("bulk upload claim not released", error_type=type(e).__name__)
+
+
+async def _audit(
+    repo: OpsRepository,
+    job: UploadJobRow,
+    status: JobStatus,
+    total: int | None,
+    ok: int,
+    failed: int,
+) -> None:
+    await repo.audit(
+        user_id=job.uploaded_by,
+        action="bulk_upload",
+        resource_type="bulk_upload_job",
+        resource_id=job.id,
+        metadata={
+            "status": str(status),
+            "school_id": job.school_id,
+            "total_rows": total,
+            "successful_count": ok,
+            "failed_count": failed,
+        },
+    )

@@ -1,0 +1,103 @@
+"""Ops tasks behind API services: bulk CSV uploads and feedback-driven regeneration.
+
+A few lines each around pipeline/; arguments are ids only. Transient failures (storage
+or database unavailable) are retried with the stage tasks' backoff, TASK_MAX_ATTEMPTS
+attempts in all; anything else ends on the row (the upload job's `failed` status).
+"""
+
+from __future__ import annotations
+
+import structlog
+from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from pipeline import regeneration
+from pipeline.api import PipelineAPI
+from pipeline.bulk_upload import TIME_BUDGET_SECONDS, fail_upload, process_upload
+from pipeline.errors import TransientStageError
+from workers.app import app
+from workers.client import enqueue
+from workers.runtime import get_runtime
+from workers.tasks import backoff_seconds
+
+log = structlog.get_logger("vividly.bulk")
+
+# Above the run's own TIME_BUDGET_SECONDS (480 s), so it stops itself between batches
+# first, and below bulk_upload.STALE_CLAIM (15 min), so a live run is never taken over.
+BULK_SOFT_TIME_LIMIT_SECONDS = TIME_BUDGET_SECONDS + 60
+BULK_TIME_LIMIT_SECONDS = TIME_BUDGET_SECONDS + 120
+# One locked read and one insert.
+REGENERATE_SOFT_TIME_LIMIT_SECONDS = 25
+REGENERATE_TIME_LIMIT_SECONDS = 30
+
+
+def _retry_delay(task: Task) -> float:
+    settings = get_runtime().context.settings
+    return backoff_seconds(
+        task.request.retries + 1,
+        settings.retry_backoff_base_seconds,
+        settings.retry_backoff_max_seconds,
+    )
+
+
+def _attempts_left(task: Task) -> bool:
+    return task.request.retries + 1 < get_runtime().context.settings.task_max_attempts
+
+
+@app.task(
+    name="ops.bulk_upload",
+    bind=True,
+    queue="maintenance",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=BULK_SOFT_TIME_LIMIT_SECONDS,
+    time_limit=BULK_TIME_LIMIT_SECONDS,
+)
+def bulk_upload(self: Task, job_id: str) -> None:
+    rt = get_runtime()
+    ctx = rt.context
+    try:
+        result = rt.run(process_upload(ctx.sessions, ctx.providers.storage, job_id))
+    except TransientStageError as e:
+        if not _attempts_left(self):
+            rt.run(fail_upload(ctx.sessions, job_id, f"{e}; gave up after several attempts"))
+            return
+        delay = _retry_delay(self)
+        log.info("bulk upload retry scheduled", job_id=job_id, countdown_s=round(delay, 2))
+        raise self.retry(countdown=delay, max_retries=None) from None
+    except SoftTimeLimitExceeded:
+        rt.run(
+            fail_upload(
+                ctx.sessions,
+                job_id,
+                f"the import was stopped after {BULK_SOFT_TIME_LIMIT_SECONDS:.0f} s; rows "
+                "imported so far are kept",
+            )
+        )
+        return
+    if result.recheck_after_seconds is not None:
+        # Another run holds the job. If that run dies (a killed worker's message comes
+        # back at once, while its claim is fresh), look again once the claim is stale.
+        raise self.retry(countdown=result.recheck_after_seconds, max_retries=None)
+
+
+@app.task(
+    name="ops.regenerate_from_feedback",
+    bind=True,
+    queue="maintenance",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=REGENERATE_SOFT_TIME_LIMIT_SECONDS,
+    time_limit=REGENERATE_TIME_LIMIT_SECONDS,
+)
+def regenerate_from_feedback(self: Task, feedback_id: str) -> str | None:
+    rt = get_runtime()
+    ctx = rt.context
+    api = PipelineAPI(ctx.sessions, enqueue, ctx.providers.storage)
+    try:
+        return rt.run(regeneration.regenerate_from_feedback(ctx.sessions, api, feedback_id))
+    except TransientStageError:
+        if not _attempts_left(self):
+            log.error("regeneration gave up", feedback_id=feedback_id, outcome="failed")
+            return None
+        raise self.retry(countdown=_retry_delay(self), max_retries=None) from None
