@@ -20,7 +20,11 @@ POOL_MAX_OVERFLOW = 3
 
 def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=POOL_MAX_OVERFLOW, pool_pre_ping=True
+        # No pre-ping: it costs a round trip per checkout on the hot path; a dropped
+        # connection surfaces as a transient error and the task retries (workers/tasks.py).
+        url,
+        pool_size=pool_size,
+        max_overflow=POOL_MAX_OVERFLOW,
     )
 
 

@@ -7,7 +7,9 @@ import random
 import time
 from collections.abc import Iterable
 
+import asyncpg
 import redis
+import sqlalchemy.exc
 import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -22,6 +24,20 @@ from workers.app import app, task_name
 from workers.runtime import get_runtime
 
 log = structlog.get_logger("vividly.tasks")
+
+# Worth another attempt: provider hiccups, time limits, and the database or network
+# going away (a failover, a restarted server, a dropped pooled connection).
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    TransientStageError,
+    SoftTimeLimitExceeded,
+    OSError,
+    ConnectionError,
+    TimeoutError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+)
 
 
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
@@ -51,7 +67,7 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
     except PermanentStageError as e:
         kind = "permanent"
         dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, e, kind))
-    except (TransientStageError, SoftTimeLimitExceeded, OSError, ConnectionError) as e:
+    except TRANSIENT_ERRORS as e:
         if attempt >= settings.task_max_attempts:
             kind = "exhausted"
             error = TransientStageError(
