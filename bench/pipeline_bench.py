@@ -198,7 +198,9 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
 
     with worker(env, "pipeline.providers.factory:build_default"):
         fast, full = [], []
-        lessons = pairs[-args.lessons :]
+        # The first lesson after a worker starts also pays for model and codec warm-up;
+        # it is measured but reported apart.
+        lessons = pairs[-(args.lessons + 1) :]
         for p in lessons:
             t0 = time.perf_counter()
             rid = await api.submit_request(
@@ -221,8 +223,9 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
                 await asyncio.sleep(0.005)
             fast.append(t_fast or now)
             full.append(now)
-        figures["embedded_fast_path_s"] = fast
-        figures["embedded_completed_s"] = full
+        figures["first_lesson_s"] = (fast[0], full[0])
+        figures["embedded_fast_path_s"] = fast[1:]
+        figures["embedded_completed_s"] = full[1:]
     await conn.close()
     await engine.dispose()
     return figures
@@ -272,8 +275,18 @@ def main() -> None:
     print(f"cache hit, submit -> completed, {args.hits} sequential requests")
     print(f"  p50 {h[50]:.1f} ms   p95 {h[95]:.1f} ms   p99 {h[99]:.1f} ms   (target p50 <= 25 ms)")
     print(f"embedded providers (espeak-ng + PyAV), {args.lessons} cache misses")
-    print("  to fast_path_ready: " + ", ".join(f"{s:.2f} s" for s in f["embedded_fast_path_s"]))
-    print("  to completed      : " + ", ".join(f"{s:.2f} s" for s in f["embedded_completed_s"]))
+    first_fast, first_full = f["first_lesson_s"]
+    print(f"  first after worker start: {first_fast:.2f} s / {first_full:.2f} s (warm-up)")
+    print(
+        "  to fast_path_ready: "
+        + ", ".join(f"{s:.2f} s" for s in f["embedded_fast_path_s"])
+        + "   (target <= 2 s)"
+    )
+    print(
+        "  to completed      : "
+        + ", ".join(f"{s:.2f} s" for s in f["embedded_completed_s"])
+        + "   (target <= 10 s)"
+    )
 
 
 if __name__ == "__main__":

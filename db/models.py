@@ -31,6 +31,8 @@ from sqlalchemy.dialects.postgresql import ENUM as PGEnum
 from sqlalchemy.dialects.postgresql import INET, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from pipeline.states import Status
+
 
 class Base(DeclarativeBase):
     pass
@@ -55,16 +57,8 @@ class UserRole(enum.StrEnum):
     vividly_curriculum = "vividly_curriculum"
 
 
-class RequestStatus(enum.StrEnum):
-    nlu_processing = "nlu_processing"
-    needs_clarification = "needs_clarification"
-    cache_check = "cache_check"
-    generating_script = "generating_script"
-    generating_audio = "generating_audio"
-    generating_video = "generating_video"
-    fast_path_ready = "fast_path_ready"
-    completed = "completed"
-    failed = "failed"
+# The request_status enum is the state machine's: one definition, in pipeline/states.py.
+RequestStatus = Status
 
 
 class ContentType(enum.StrEnum):
