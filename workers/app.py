@@ -41,6 +41,8 @@ def create_app() -> Celery:
         accept_content=["json"],
         result_serializer="json",
         task_ignore_result=True,
+        # No result backend, so no celery.backend_cleanup entry in the beat schedule.
+        result_expires=None,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
@@ -69,8 +71,10 @@ def create_app() -> Celery:
         beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="vividly:redbeat",
-        # One beat host holds this lock; a second one waits and takes over if it dies.
-        redbeat_lock_timeout=5 * 60,
+        # One beat host holds this lock; a standby retries every beat_max_loop_interval,
+        # takes over within redbeat_lock_timeout if the holder dies without releasing it.
+        beat_max_loop_interval=5,
+        redbeat_lock_timeout=30,
         worker_send_task_events=True,
         task_send_sent_event=True,
     )
