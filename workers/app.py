@@ -71,10 +71,11 @@ def create_app() -> Celery:
         beat_scheduler="redbeat.RedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="vividly:redbeat",
-        # One beat host holds this lock; a standby retries every beat_max_loop_interval,
-        # takes over within redbeat_lock_timeout if the holder dies without releasing it.
+        # One beat host holds this lock; a standby retries every beat_max_loop_interval
+        # and takes over within redbeat_lock_timeout if the holder dies holding it.
         beat_max_loop_interval=5,
         redbeat_lock_timeout=30,
+        # Flower and ops tooling follow tasks through these events.
         worker_send_task_events=True,
         task_send_sent_event=True,
     )
