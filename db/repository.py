@@ -195,9 +195,6 @@ class Repository:
         await self.s.execute(insert(T).values(**values))
         return values["id"]
 
-    async def new_id(self, prefix: str) -> str:
-        return (await self.s.execute(select(func.generate_id(prefix)))).scalar_one()
-
     async def claim(
         self, request_id: str, statuses: tuple[Status, ...], token: str, lease_seconds: float
     ) -> RequestRow | None:
