@@ -94,6 +94,30 @@ async def note_resend(session: AsyncSession, request_id: str) -> None:
     )
 
 
+async def stuck_upload_jobs(
+    session: AsyncSession, queued_seconds: float, processing_seconds: float, limit: int
+) -> list[str]:
+    """Bulk upload jobs whose message was lost (queued, untouched) or whose worker died
+    (processing, started long ago); their updated_at is bumped so the next sweep waits."""
+    rows = await session.execute(
+        text("""
+            UPDATE bulk_upload_jobs SET updated_at = now()
+            WHERE id IN (
+                SELECT id FROM bulk_upload_jobs
+                WHERE (status = 'queued'
+                       AND updated_at < now() - make_interval(secs => :queued))
+                   OR (status = 'processing'
+                       AND started_at < now() - make_interval(secs => :processing)
+                       AND updated_at < now() - make_interval(secs => :queued))
+                ORDER BY updated_at LIMIT :limit FOR UPDATE SKIP LOCKED
+            )
+            RETURNING id
+        """),
+        {"queued": queued_seconds, "processing": processing_seconds, "limit": limit},
+    )
+    return [r[0] for r in rows]
+
+
 async def expired_clarifications(
     session: AsyncSession, older_than_seconds: float, limit: int
 ) -> list[str]:

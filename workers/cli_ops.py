@@ -68,6 +68,10 @@ def jobs_run(name: str) -> None:
 
     result = run(go)
     send(result.dispatches)
+    from workers.app import app as celery_app
+
+    for task, arg in result.tasks:
+        celery_app.send_task(task, args=[arg])
     if result.locked:
         out.print(f"{name}: another run holds the lock; nothing done")
     else:

@@ -32,6 +32,8 @@ def _job_task(name: str):  # type: ignore[no-untyped-def]
         rt = get_runtime()
         result = rt.run(run_job(rt.context, name))
         send(result.dispatches)
+        for name_, arg in result.tasks:
+            app.send_task(name_, args=[arg])
         return result.changed
 
     return job_task

@@ -33,6 +33,8 @@ class JobResult:
     changed: int = 0
     details: dict[str, Any] = field(default_factory=dict)
     dispatches: list[Dispatch] = field(default_factory=list)
+    # Other tasks to send after the job's transactions: (public task name, its one id).
+    tasks: list[tuple[str, str]] = field(default_factory=list)
     locked: bool = False  # another run held the job's lock: nothing was done
 
 

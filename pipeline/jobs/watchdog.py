@@ -22,6 +22,8 @@ from pipeline.states import STAGE_FOR_STATUS, Status
 # Beyond the hard limit, so a task that is just finishing is not re-sent.
 GRACE_SECONDS = 30.0
 CLARIFICATION_TTL_SECONDS = 24 * 3600.0
+# A queued upload is normally taken within seconds; after this its message is presumed lost.
+UPLOAD_QUEUED_SECONDS = 10 * 60.0
 
 
 async def run(ctx: Context, now: datetime) -> JobResult:
@@ -52,8 +54,22 @@ async def run(ctx: Context, now: datetime) -> JobResult:
                         result.details["resent"] += 1
             if len(stuck) < SWEEP_BATCH_SIZE:
                 break
+    await _rescue_uploads(ctx, result)
     result.changed = result.details["resent"] + result.details["failed"]
     return result
+
+
+async def _rescue_uploads(ctx: Context, result: JobResult) -> None:
+    """Bulk upload jobs are rows too: re-send the task of one that sat queued (its message
+    was lost) or whose run died; the task's claim makes a duplicate harmless."""
+    from pipeline.bulk_upload import STALE_CLAIM
+
+    async with ctx.uow() as s:
+        ids = await sql.stuck_upload_jobs(
+            s, UPLOAD_QUEUED_SECONDS, STALE_CLAIM.total_seconds(), SWEEP_BATCH_SIZE
+        )
+    result.tasks += [("ops.bulk_upload", job_id) for job_id in ids]
+    result.details["resent"] += len(ids)
 
 
 async def expire_clarifications(ctx: Context, now: datetime) -> JobResult:

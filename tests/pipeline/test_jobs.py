@@ -289,6 +289,30 @@ async def test_watchdog_resends_stuck_work_and_fails_it_after_its_attempts(ctx) 
     assert stuck not in {d.request_id for d in second.dispatches}  # the clock restarted
 
 
+async def test_watchdog_resends_lost_bulk_upload_jobs(ctx) -> None:
+    lost, fresh, running, dead = (uid("upload_job") for _ in range(4))
+    for job, status, age in (
+        (lost, "queued", "20 minutes"),
+        (fresh, "queued", "1 minute"),
+        (running, "processing", "20 minutes"),
+        (dead, "processing", "45 minutes"),
+    ):
+        sql(
+            "INSERT INTO bulk_upload_jobs (id, uploaded_by, school_id, file_path, status, "
+            f"started_at, updated_at) VALUES (%s, 'user_demo_teacher', 'school_demo_hs', "
+            f"'uploads/x.csv', %s, now() - interval '{age}' + interval '15 minutes', "
+            f"now() - interval '{age}')",
+            job,
+            status,
+        )
+    first = await run_job(ctx, "watchdog")
+    sent = {job for task, job in first.tasks if task == "ops.bulk_upload"}
+    # started_at is 15 minutes after the row's age: the dead run started 30 minutes ago.
+    assert sent & {lost, fresh, running, dead} == {lost, dead}
+    second = await run_job(ctx, "watchdog")
+    assert lost not in {job for _, job in second.tasks}  # its clock restarted
+
+
 async def test_a_second_concurrent_run_is_a_no_op(ctx) -> None:
     sql(
         "UPDATE users SET reset_token = 'tok', reset_token_expires_at = now() - interval '1 day' "
