@@ -95,7 +95,7 @@ class TemplateScriptWriter:
                     + f" Next time you are into {who}, watch for it and you will spot it"
                     " everywhere."
                 ),
-                caption=_caption(f"{interest.name}: {a2}"),
+                caption=_caption(a2[:1].upper() + a2[1:]),
             ),
             Section(
                 heading="Why it works",
