@@ -19,7 +19,7 @@ from sqlalchemy import String, cast, func, literal, literal_column, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import ContentRequest, GeneratedContent, Interest, StudentInterest, Topic, User
+from db.models import ContentRequest, GeneratedContent, Interest, Topic
 from pipeline.errors import StaleClaim
 from pipeline.providers.protocols import Catalog, InterestInfo, TopicInfo
 from pipeline.states import Status, check
@@ -52,6 +52,13 @@ class RequestRow:
     @property
     def cache_key(self) -> str | None:
         return self.metadata.get("cache_key")
+
+
+@dataclass(frozen=True)
+class StudentInfo:
+    id: str
+    grade_level: int | None
+    org_id: str
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,15 @@ _RELEASE = text("""
 """)
 
 
+_STUDENT = text(
+    "SELECT id, grade_level, org_id FROM users "
+    "WHERE id = :id AND role = 'student' AND deleted_at IS NULL"
+)
+_RANKED_INTERESTS = text(
+    "SELECT interest_id FROM student_interests WHERE student_id = :id ORDER BY rank"
+)
+_TOPIC_EXISTS = text("SELECT EXISTS (SELECT 1 FROM topics WHERE id = :id)")
+_INTEREST_EXISTS = text("SELECT EXISTS (SELECT 1 FROM interests WHERE id = :id)")
 _CONTENT_BY_KEY = text("SELECT * FROM generated_content WHERE cache_key = :key")
 _CONTENT_BY_ID = text("SELECT * FROM generated_content WHERE id = :id")
 _LOCK_KEY = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
@@ -420,19 +436,14 @@ class Repository:
             },
         )
 
-    async def student(self, student_id: str) -> User | None:
-        user = await self.s.get(User, student_id)
-        if user is None or user.deleted_at is not None or user.role != "student":
-            return None
-        return user
+    async def student(self, student_id: str) -> StudentInfo | None:
+        """An active student account, or None (unknown, deleted, or not a student)."""
+        row = (await self.s.execute(_STUDENT, {"id": student_id})).one_or_none()
+        return StudentInfo(row.id, row.grade_level, row.org_id) if row else None
 
     async def ranked_interests(self, student_id: str) -> list[str]:
-        rows = await self.s.execute(
-            select(StudentInterest.interest_id)
-            .where(StudentInterest.student_id == student_id)
-            .order_by(StudentInterest.rank)
-        )
-        return list(rows.scalars())
+        return list((await self.s.execute(_RANKED_INTERESTS, {"id": student_id})).scalars())
 
     async def exists(self, model: type[Topic] | type[Interest], key: str) -> bool:
-        return (await self.s.get(model, key)) is not None
+        sql = _TOPIC_EXISTS if model is Topic else _INTEREST_EXISTS
+        return bool((await self.s.execute(sql, {"id": key})).scalar())

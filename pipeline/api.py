@@ -12,8 +12,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import Interest, Topic, User
-from db.repository import Repository, RequestRow
+from db.models import Interest, Topic
+from db.repository import Repository, RequestRow, StudentInfo
 from db.session import unit_of_work
 from pipeline.cache import DEFAULT_STYLE, STYLES
 from pipeline.errors import NotFound, RequestError
@@ -261,7 +261,9 @@ def _checked_style(style: str | None) -> str:
     return style
 
 
-async def _checked_student(repo: Repository, student_id: str, interest_id: str | None) -> User:
+async def _checked_student(
+    repo: Repository, student_id: str, interest_id: str | None
+) -> StudentInfo:
     student = await repo.student(student_id)
     if student is None:
         raise RequestError(f"Unknown student {student_id!r}.")
