@@ -26,7 +26,6 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,45 +48,11 @@ def free_redis_db() -> str:
     raise SystemExit("no empty Redis db")
 
 
-@contextmanager
-def worker(env: dict[str, str], factory: str, concurrency: int = 2):  # type: ignore[no-untyped-def]
-    log = open(Path(env["WORKDIR"]) / f"worker-{factory.rsplit(':', 1)[-1]}.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "-P",
-            "prefork",
-            "-c",
-            str(concurrency),
-            "-Q",
-            "video,audio,script,nlu,maintenance",
-            "--without-gossip",
-            "--without-mingle",
-            "-l",
-            "WARNING",
-        ],
-        cwd=REPO,
-        env={**env, "PROVIDER_FACTORY": factory, "LOG_LEVEL": "WARNING"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    from workers.app import app
+def worker(env: dict[str, str], factory: str):  # type: ignore[no-untyped-def]
+    from workers.demo import local_worker
 
-    deadline = time.monotonic() + 60
-    while not app.control.ping(timeout=0.5):
-        if time.monotonic() > deadline or proc.poll() is not None:
-            raise SystemExit("worker did not start")
-    try:
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(30)
-        log.close()
+    log = Path(env["WORKDIR"]) / f"worker-{factory.rsplit(':', 1)[-1]}.log"
+    return local_worker(log, {**env, "PROVIDER_FACTORY": factory, "LOG_LEVEL": "WARNING"})
 
 
 async def count_status(conn: asyncpg.Connection, ids: list[str], status: str) -> int:

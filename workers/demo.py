@@ -22,8 +22,11 @@ WORKER_READY_SECONDS = 60.0
 
 
 @contextmanager
-def demo_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A Celery worker (prefork, 2 children) for the demo, stopped when the demo ends."""
+def local_worker(
+    log_path: Path, env: dict[str, str] | None = None, concurrency: int = 2
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A Celery worker subprocess (prefork) on every queue, answering pings before this
+    yields, and stopped when the block ends (the demo and bench/ use it)."""
     from workers.app import QUEUES, app
 
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,14 +40,13 @@ def demo_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
                 "workers.app",
                 "worker",
                 "-c",
-                "2",
+                str(concurrency),
                 "-Q",
                 ",".join(QUEUES),
-                "-l",
-                "INFO",
                 "-n",
-                f"demo-{os.getpid()}@%h",
+                f"local-{os.getpid()}-{time.monotonic_ns()}@%h",
             ],
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -52,7 +54,7 @@ def demo_worker(log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
             deadline = time.monotonic() + WORKER_READY_SECONDS
             while not app.control.ping(timeout=0.5):
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the demo worker did not start; see {log_path}")
+                    raise RuntimeError(f"the worker did not start; see {log_path}")
             yield proc
         finally:
             proc.terminate()
@@ -72,7 +74,7 @@ def run_demo(query: str, student: str, wait_seconds: float, out: Console) -> Non
     out.print("2. loading the topic catalog and a demo school …")
     seed_command()
     out.print("3. starting a Celery worker …")
-    with demo_worker(Path("var/demo-worker.log")):
+    with local_worker(Path("var/demo-worker.log")):
         started = time.monotonic()
         out.print(f"4. submitting for {student}: [italic]{query}[/]")
         request_id = run(lambda: with_api(lambda api: api.submit_request(student, query)))
