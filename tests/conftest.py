@@ -122,3 +122,29 @@ def gcs_emulator() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def signing_credentials():  # type: ignore[no-untyped-def]
+    """A throwaway service-account key: anonymous credentials cannot sign URLs."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    return service_account.Credentials.from_service_account_info(
+        {
+            "type": "service_account",
+            "private_key": pem,
+            "client_email": "test@vividly-local.iam.gserviceaccount.com",
+            "token_uri": "https://oauth2.googleapis.com/token",
+            "project_id": "vividly-local",
+            "private_key_id": "x",
+            "client_id": "1",
+        }
+    )

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2 import service_account
@@ -94,28 +92,6 @@ def emulator_client(endpoint: str) -> storage.Client:
         project="vividly-local",
         credentials=AnonymousCredentials(),
         client_options={"api_endpoint": endpoint},
-    )
-
-
-@pytest.fixture(scope="session")
-def signing_credentials() -> service_account.Credentials:
-    """A throwaway service-account key: anonymous credentials cannot sign URLs."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return service_account.Credentials.from_service_account_info(
-        {
-            "type": "service_account",
-            "private_key": pem,
-            "client_email": "test@vividly-local.iam.gserviceaccount.com",
-            "token_uri": "https://oauth2.googleapis.com/token",
-            "project_id": "vividly-local",
-            "private_key_id": "x",
-            "client_id": "1",
-        }
     )
 
 
