@@ -163,12 +163,22 @@ async def soft_delete_requests(session: AsyncSession, ids: list[str]) -> int:
     return result.rowcount or 0
 
 
-async def feedback_before(
-    session: AsyncSession, cutoff: datetime, limit: int
+# Tables whose old rows the retention job archives and then deletes outright.
+HARD_DELETED_TABLES = frozenset({"feedback", "audit_logs"})
+
+
+def _hard_deleted(table: str) -> str:
+    if table not in HARD_DELETED_TABLES:
+        raise ValueError(f"{table!r} is not a table retention deletes from")
+    return table
+
+
+async def rows_created_before(
+    session: AsyncSession, table: str, cutoff: datetime, limit: int
 ) -> list[dict[str, Any]]:
     rows = await session.execute(
-        text("""
-            SELECT * FROM feedback WHERE created_at < :cutoff
+        text(f"""
+            SELECT * FROM {_hard_deleted(table)} WHERE created_at < :cutoff
             ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
         """),
         {"cutoff": cutoff, "limit": limit},
@@ -176,27 +186,9 @@ async def feedback_before(
     return [dict(r._mapping) for r in rows]
 
 
-async def delete_feedback(session: AsyncSession, ids: list[str]) -> int:
-    result = await session.execute(text("DELETE FROM feedback WHERE id = ANY(:ids)"), {"ids": ids})
-    return result.rowcount or 0
-
-
-async def audit_logs_before(
-    session: AsyncSession, cutoff: datetime, limit: int
-) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        text("""
-            SELECT * FROM audit_logs WHERE created_at < :cutoff
-            ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
-        """),
-        {"cutoff": cutoff, "limit": limit},
-    )
-    return [dict(r._mapping) for r in rows]
-
-
-async def delete_audit_logs(session: AsyncSession, ids: list[int]) -> int:
+async def delete_rows(session: AsyncSession, table: str, ids: list[Any]) -> int:
     result = await session.execute(
-        text("DELETE FROM audit_logs WHERE id = ANY(:ids)"), {"ids": ids}
+        text(f"DELETE FROM {_hard_deleted(table)} WHERE id = ANY(:ids)"), {"ids": ids}
     )
     return result.rowcount or 0
 

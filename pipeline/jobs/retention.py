@@ -82,26 +82,17 @@ async def content_requests(ctx: Context, now: datetime) -> JobResult:
 
 async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
     result = JobResult("feedback_audit_retention")
-    feedback_cutoff = now - FEEDBACK_RETENTION
-    await _archive_then_remove(
-        ctx,
-        now,
-        "feedback",
-        lambda s: sql.feedback_before(s, feedback_cutoff, SWEEP_BATCH_SIZE),
-        sql.delete_feedback,
-        "retention.archive_and_delete",
-        result,
-    )
-    audit_cutoff = now - AUDIT_LOG_RETENTION
-    await _archive_then_remove(
-        ctx,
-        now,
-        "audit_logs",
-        lambda s: sql.audit_logs_before(s, audit_cutoff, SWEEP_BATCH_SIZE),
-        sql.delete_audit_logs,
-        "retention.archive_and_delete",
-        result,
-    )
+    for table, keep in (("feedback", FEEDBACK_RETENTION), ("audit_logs", AUDIT_LOG_RETENTION)):
+        cutoff = now - keep
+        await _archive_then_remove(
+            ctx,
+            now,
+            table,
+            lambda s, t=table, c=cutoff: sql.rows_created_before(s, t, c, SWEEP_BATCH_SIZE),
+            lambda s, ids, t=table: sql.delete_rows(s, t, ids),
+            "retention.archive_and_delete",
+            result,
+        )
     return result
 
 
