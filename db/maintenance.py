@@ -49,18 +49,44 @@ async def audit(
 # ---- watchdog ------------------------------------------------------------------------
 
 
-async def stuck_requests(
-    session: AsyncSession, status: str, older_than_seconds: float, limit: int
+async def bound_transaction(session: AsyncSession, lock_ms: int, statement_ms: int) -> None:
+    """Tighter limits for one maintenance transaction: a row lock held by someone else
+    or a slow statement ends this batch (the next sweep tries again) instead of hanging."""
+    await session.execute(text(f"SET LOCAL lock_timeout = {int(lock_ms)}"))
+    await session.execute(text(f"SET LOCAL statement_timeout = {int(statement_ms)}"))
+
+
+async def unattended_requests(
+    session: AsyncSession, status: str, lost_after_seconds: float, limit: int
 ) -> list[dict[str, Any]]:
-    """Requests sitting in `status` without an update for longer than the stage's limit.
-    Followers whose leader is still working are waiting, not stuck."""
+    """Requests in `status` that nobody is working on and whose task may be lost:
+
+    - `dead_lease`: a claim whose lease ran out without completing or being released
+      (its worker died or froze) and that was not dispatched again since;
+    - otherwise: no live lease, and the last dispatch and the last claim are both older
+      than `lost_after_seconds` (`since` is the later of the two, for the queue check).
+
+    Followers whose leader is still working are waiting, not lost. Rows are locked
+    (SKIP LOCKED) so two sweeps never pick the same request."""
     rows = await session.execute(
         text("""
-            SELECT r.id, r.status::text AS status, r.metadata
+            SELECT r.id, (e.lease_task_id IS NOT NULL
+                          AND e.lease_expires_at < clock_timestamp()
+                          AND (e.dispatched_at IS NULL
+                               OR e.dispatched_at < e.lease_expires_at)) AS dead_lease,
+                   extract(epoch FROM greatest(coalesce(e.dispatched_at, r.updated_at),
+                                               e.claimed_at)) AS since
             FROM content_requests r
+            LEFT JOIN request_execution e ON e.request_id = r.id
             WHERE r.status = CAST(:status AS request_status)
               AND r.deleted_at IS NULL
-              AND r.updated_at < now() - make_interval(secs => :age)
+              AND (e.lease_task_id IS NULL OR e.lease_expires_at < clock_timestamp())
+              AND (
+                  (e.lease_task_id IS NOT NULL
+                   AND (e.dispatched_at IS NULL OR e.dispatched_at < e.lease_expires_at))
+                  OR greatest(coalesce(e.dispatched_at, r.updated_at), e.claimed_at)
+                     < clock_timestamp() - make_interval(secs => :lost_after)
+              )
               AND NOT (
                   r.metadata->>'role' = 'follower' AND EXISTS (
                       SELECT 1 FROM content_requests l
@@ -69,29 +95,13 @@ async def stuck_requests(
                                          'fast_path_ready', 'generating_video')
                   )
               )
-            ORDER BY r.updated_at
+            ORDER BY coalesce(e.dispatched_at, r.updated_at)
             LIMIT :limit
-            FOR UPDATE SKIP LOCKED
+            FOR UPDATE OF r SKIP LOCKED
         """),
-        {"status": status, "age": older_than_seconds, "limit": limit},
+        {"status": status, "lost_after": lost_after_seconds, "limit": limit},
     )
     return [dict(r._mapping) for r in rows]
-
-
-async def note_resend(session: AsyncSession, request_id: str) -> None:
-    """Count the watchdog's re-send and restart the clock; drop a dead worker's lease."""
-    await session.execute(
-        text("""
-            UPDATE content_requests
-            SET metadata = jsonb_set(
-                    coalesce(metadata, '{}'::jsonb) - 'lease',
-                    '{watchdog_resends}',
-                    to_jsonb(coalesce((metadata->>'watchdog_resends')::int, 0) + 1)),
-                updated_at = now()
-            WHERE id = :id
-        """),
-        {"id": request_id},
-    )
 
 
 async def stuck_upload_jobs(

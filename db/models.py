@@ -538,3 +538,31 @@ class AuditLog(Base):
     user_agent: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any] | None] = metadata_column()
     created_at: Mapped[datetime | None] = created_at()
+
+
+class RequestExecution(Base):
+    """003_request_execution: the runner's lease, claim and attempt counters per request
+    (the seed's content_requests stays as the seed wrote it)."""
+
+    __tablename__ = "request_execution"
+    __table_args__ = (
+        Index(
+            "idx_request_execution_lease",
+            "lease_expires_at",
+            postgresql_where=text("lease_task_id IS NOT NULL"),
+        ),
+    )
+
+    request_id: Mapped[str] = mapped_column(
+        String(50), ForeignKey("content_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    stage: Mapped[str | None] = mapped_column(String(20))
+    lease_task_id: Mapped[str | None] = mapped_column(String(255))
+    lease_try: Mapped[int | None] = mapped_column(Integer)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    claimed_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    dispatched_at: Mapped[datetime | None] = mapped_column(TSTZ)
+    deliveries: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    crashes: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, bindparam, cast, func, literal, or_, select, update
-from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -435,21 +434,3 @@ class OpsRepository:
         return (
             await self.s.execute(select(Topic.title).where(Topic.id == topic_id))
         ).scalar_one_or_none()
-
-
-# SQLSTATEs a later attempt may get past: serialization failure, deadlock, the server
-# shutting down or restarting, too many connections.
-_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "57P01", "57P02", "57P03", "53300"})
-
-
-def is_transient_db_error(exc: BaseException) -> bool:
-    """True for failures of the database connection rather than of the statement."""
-    if isinstance(exc, OSError | ConnectionError | TimeoutError | sa_exc.TimeoutError):
-        return True
-    if isinstance(exc, sa_exc.DBAPIError):
-        if exc.connection_invalidated:
-            return True
-        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
-            return True
-        return getattr(exc.orig, "sqlstate", None) in _TRANSIENT_SQLSTATES
-    return False

@@ -10,19 +10,18 @@ from __future__ import annotations
 import functools
 import json
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, func, literal, literal_column, select, text, update
+from sqlalchemy import cast, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ContentRequest, GeneratedContent, Interest, Topic
 from pipeline.errors import StaleClaim
 from pipeline.providers.protocols import Catalog, InterestInfo, TopicInfo
-from pipeline.states import Status, check
+from pipeline.states import STAGE_FOR_STATUS, Stage, Status, check
 
 CR = ContentRequest
 GC = GeneratedContent
@@ -121,40 +120,163 @@ def _jsonb(value: Any) -> Any:
     return cast(literal(value, type_=JSONB), JSONB)
 
 
-def _merged_metadata(
-    patch: dict[str, Any] | None, drop: tuple[str, ...] = (), entered: Status | None = None
-) -> Any:
-    expr: Any = func.coalesce(T.c.metadata, _jsonb({}))
-    for key in drop:
-        expr = expr.op("-")(literal(key, type_=String))
-    if patch:
-        expr = expr.op("||")(_jsonb(patch))
-    if entered is not None:
-        # The statuses a request went through, in order: a timeline for ops and tests.
-        history = func.coalesce(T.c.metadata["history"], _jsonb([])).op("||")(
-            func.jsonb_build_array(str(entered))
-        )
-        expr = func.jsonb_set(expr, literal_column("'{history}'::text[]"), history)
-    return expr
+@dataclass(frozen=True)
+class Lease:
+    """Who works on a request: one delivery of a stage's task. `task_id` is the Celery
+    message id and `attempt` its retry number, so a redelivery of the same message after
+    its worker died is told from the same task's own scheduled retry."""
+
+    task_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed request and the execution counters of its current stage, after this
+    claim: deliveries (claims), crashes (earlier claims whose lease died) and attempts
+    (crashes plus attempts that raised a transient error)."""
+
+    row: RequestRow
+    deliveries: int
+    crashes: int
+    attempts: int
 
 
 # The hot statements of the stage path, as plain SQL: built once, nothing to compile or
-# cache-key per call.
+# cache-key per call (measured: ORM-enabled UPDATE … RETURNING costs about a millisecond
+# of Python each, several per task). Lease times are the database's clock_timestamp(),
+# never a worker's clock.
+#
+# Claim: lock the request row if it is in a status the stage works on, then take the
+# lease on its execution row unless another live lease holds it. An earlier lease still
+# set means that claim died without completing or releasing (its worker was killed): a
+# crash, unless it is this same message's earlier try that scheduled this retry.
 _CLAIM = text("""
-    UPDATE content_requests
-    SET metadata = coalesce(metadata, '{}'::jsonb) || jsonb_build_object(
-        'lease', jsonb_build_object('token', CAST(:token AS text), 'until', CAST(:until AS float8)))
-    WHERE id = :id AND status = ANY(CAST(:statuses AS request_status[])) AND deleted_at IS NULL
-      AND (metadata->'lease' IS NULL
-           OR metadata->'lease'->>'token' = CAST(:token AS text)
-           OR (metadata->'lease'->>'until')::float8 < CAST(:now AS float8))
-    RETURNING *
+    WITH r AS (
+        SELECT * FROM content_requests
+        WHERE id = :id AND status = ANY(CAST(:statuses AS request_status[]))
+          AND deleted_at IS NULL
+        FOR UPDATE
+    ), e AS (
+        INSERT INTO request_execution AS e
+            (request_id, stage, lease_task_id, lease_try, lease_expires_at, heartbeat_at,
+             claimed_at, deliveries)
+        SELECT r.id, :stage, :task_id, :try,
+               clock_timestamp() + make_interval(secs => :lease), clock_timestamp(),
+               clock_timestamp(), 1
+        FROM r
+        ON CONFLICT (request_id) DO UPDATE SET
+            stage = excluded.stage,
+            lease_task_id = excluded.lease_task_id,
+            lease_try = excluded.lease_try,
+            lease_expires_at = excluded.lease_expires_at,
+            heartbeat_at = excluded.heartbeat_at,
+            claimed_at = excluded.claimed_at,
+            deliveries = e.deliveries + 1,
+            crashes = e.crashes + CAST(e.lease_task_id IS NOT NULL AND NOT (
+                e.lease_task_id = excluded.lease_task_id AND e.lease_try < excluded.lease_try
+            ) AS int),
+            attempts = e.attempts + CAST(e.lease_task_id IS NOT NULL AND NOT (
+                e.lease_task_id = excluded.lease_task_id AND e.lease_try < excluded.lease_try
+            ) AS int)
+        WHERE e.lease_task_id IS NULL
+           OR e.lease_task_id = excluded.lease_task_id
+           OR e.lease_expires_at < clock_timestamp()
+        RETURNING e.deliveries, e.crashes, e.attempts
+    )
+    SELECT r.*, e.deliveries AS x_deliveries, e.crashes AS x_crashes, e.attempts AS x_attempts
+    FROM r, e
 """)
 
-_RELEASE = text("""
-    UPDATE content_requests SET metadata = metadata - 'lease'
-    WHERE id = :id AND metadata->'lease'->>'token' = :token
+_HEARTBEAT = text("""
+    UPDATE request_execution
+    SET lease_expires_at = clock_timestamp() + make_interval(secs => :lease),
+        heartbeat_at = clock_timestamp()
+    WHERE request_id = :id AND lease_task_id = :task_id AND lease_try = :try
+    RETURNING 1
 """)
+
+# A transient failure under the lease: count the attempt, let the lease go and note
+# when the retry's message is due (the watchdog measures "lost" from then).
+_RELEASE_FOR_RETRY = text("""
+    WITH e AS (
+        UPDATE request_execution
+        SET lease_task_id = NULL, lease_try = NULL, lease_expires_at = NULL,
+            attempts = attempts + 1,
+            dispatched_at = clock_timestamp() + make_interval(secs => :countdown)
+        WHERE request_id = :id AND lease_task_id = :task_id AND lease_try = :try
+        RETURNING attempts
+    ), r AS (
+        UPDATE content_requests SET retry_count = coalesce(retry_count, 0) + 1
+        WHERE id = (SELECT :id FROM e)
+    )
+    SELECT attempts FROM e
+""")
+
+_LEASE_STATE = text("""
+    SELECT lease_task_id = :task_id AND lease_try = :try AS ours,
+           lease_task_id IS NULL OR lease_expires_at < clock_timestamp() AS free,
+           attempts
+    FROM request_execution WHERE request_id = :id
+""")
+
+_NOTE_DISPATCHED = text("""
+    INSERT INTO request_execution AS e (request_id, stage, dispatched_at)
+    VALUES (:id, :stage, clock_timestamp())
+    ON CONFLICT (request_id) DO UPDATE SET dispatched_at = excluded.dispatched_at
+""")
+
+# Only the lease holder may complete, retry, fail or degrade a request (SPEC rule 3).
+_LEASE_GUARD = """
+    AND EXISTS (SELECT 1 FROM request_execution x WHERE x.request_id = :id
+                AND x.lease_task_id = :lease_task_id AND x.lease_try = :lease_try)
+"""
+
+# After a status change, the execution row starts over for the new stage: no lease, no
+# counters (unless the stage stays the same, as fast_path_ready -> generating_video
+# does within one video claim), dispatched now (the caller sends the task after commit).
+_EXECUTION_RESET = """
+    , x AS (
+        INSERT INTO request_execution AS e (request_id, stage, dispatched_at)
+        SELECT id, CAST(:x_stage AS varchar), clock_timestamp() FROM t
+        ON CONFLICT (request_id) DO UPDATE SET
+            stage = excluded.stage,
+            dispatched_at = excluded.dispatched_at,
+            lease_task_id = CASE WHEN :x_keep_lease THEN e.lease_task_id END,
+            lease_try = CASE WHEN :x_keep_lease THEN e.lease_try END,
+            lease_expires_at = CASE WHEN :x_keep_lease THEN e.lease_expires_at END,
+            deliveries = CASE WHEN e.stage IS NOT DISTINCT FROM excluded.stage
+                              THEN e.deliveries ELSE 0 END,
+            crashes = CASE WHEN e.stage IS NOT DISTINCT FROM excluded.stage
+                           THEN e.crashes ELSE 0 END,
+            attempts = CASE WHEN e.stage IS NOT DISTINCT FROM excluded.stage
+                            THEN e.attempts ELSE 0 END
+    )
+"""
+
+_PATCH = text("""
+    WITH t AS (
+        UPDATE content_requests
+        SET metadata = (coalesce(metadata, '{}'::jsonb) - CAST(:drop AS text[]))
+                       || CAST(:patch AS jsonb),
+            cache_hit = coalesce(CAST(:cache_hit AS boolean), cache_hit)
+        WHERE id = :id AND status = CAST(:status AS request_status)
+        RETURNING id
+    ), x AS (
+        INSERT INTO request_execution AS e (request_id, stage, dispatched_at)
+        SELECT id, CAST(:x_stage AS varchar), clock_timestamp() FROM t
+        ON CONFLICT (request_id) DO UPDATE SET
+            dispatched_at = excluded.dispatched_at,
+            lease_task_id = NULL, lease_try = NULL, lease_expires_at = NULL
+    )
+    SELECT id FROM t
+""")
+_PATCH_LEASED = text(
+    str(_PATCH).replace(
+        "AND status = CAST(:status AS request_status)",
+        "AND status = CAST(:status AS request_status)" + _LEASE_GUARD,
+    )
+)
 
 
 _STUDENT = text(
@@ -172,24 +294,29 @@ _LOCK_KEY = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 
 
 @functools.lru_cache(maxsize=64)
-def _transition_sql(columns: tuple[str, ...], completes: bool) -> Any:
+def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool) -> Any:
     """UPDATE … SET status = :to … WHERE id = :id AND status = :frm RETURNING *, with the
-    metadata patch merged, keys dropped and the new status appended to metadata.history."""
+    metadata patch merged, keys dropped and the new status appended to metadata.history;
+    the execution row starts over for the new stage in the same statement."""
     sets = [f"{c} = :{c}" for c in columns]
     if completes and "completed_at" not in columns:
         sets.append("completed_at = now()")
     extra = "".join(f", {x}" for x in sets)
+    guard = _LEASE_GUARD if leased else ""
     return text(f"""
-        UPDATE content_requests
-        SET status = CAST(:to AS request_status),
-            metadata = jsonb_set(
-                (coalesce(metadata, '{{}}'::jsonb) - CAST(:drop AS text[]))
-                    || CAST(:patch AS jsonb),
-                '{{history}}',
-                coalesce(metadata->'history', '[]'::jsonb) || to_jsonb(CAST(:to AS text)))
-            {extra}
-        WHERE id = :id AND status = CAST(:frm AS request_status)
-        RETURNING *
+        WITH t AS (
+            UPDATE content_requests
+            SET status = CAST(:to AS request_status),
+                metadata = jsonb_set(
+                    (coalesce(metadata, '{{}}'::jsonb) - CAST(:drop AS text[]))
+                        || CAST(:patch AS jsonb),
+                    '{{history}}',
+                    coalesce(metadata->'history', '[]'::jsonb) || to_jsonb(CAST(:to AS text)))
+                {extra}
+            WHERE id = :id AND status = CAST(:frm AS request_status) {guard}
+            RETURNING *
+        ) {_EXECUTION_RESET}
+        SELECT * FROM t
     """)
 
 
@@ -212,27 +339,54 @@ class Repository:
         return values["id"]
 
     async def claim(
-        self, request_id: str, statuses: tuple[Status, ...], token: str, lease_seconds: float
-    ) -> RequestRow | None:
+        self, request_id: str, statuses: tuple[Status, ...], lease: Lease, lease_seconds: float
+    ) -> Claim | None:
         """Take the work lease on a request in one of `statuses`, unless another live
         lease holds it. None means: wrong status, or someone else is working on it."""
-        now = time.time()
         row = (
             await self.s.execute(
                 _CLAIM,
                 {
                     "id": request_id,
                     "statuses": [str(x) for x in statuses],
-                    "token": token,
-                    "now": now,
-                    "until": now + lease_seconds,
+                    "stage": str(STAGE_FOR_STATUS[statuses[0]]),
+                    "task_id": lease.task_id,
+                    "try": lease.attempt,
+                    "lease": lease_seconds,
                 },
             )
         ).one_or_none()
-        return _request_row(row) if row else None
+        if row is None:
+            return None
+        m = row._mapping
+        return Claim(_request_row(row), m["x_deliveries"], m["x_crashes"], m["x_attempts"])
 
-    async def release(self, request_id: str, token: str) -> None:
-        await self.s.execute(_RELEASE, {"id": request_id, "token": token})
+    async def heartbeat(self, request_id: str, lease: Lease, lease_seconds: float) -> bool:
+        """Renew the lease; False means it is no longer ours (another worker took it)."""
+        params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
+        found = await self.s.execute(_HEARTBEAT, {**params, "lease": lease_seconds})
+        return found.one_or_none() is not None
+
+    async def release_for_retry(
+        self, request_id: str, lease: Lease, countdown_seconds: float
+    ) -> int | None:
+        """Count a failed attempt and let the lease go; the attempts of the current stage
+        so far, or None when this delivery does not hold the lease."""
+        params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
+        found = await self.s.execute(_RELEASE_FOR_RETRY, {**params, "countdown": countdown_seconds})
+        return found.scalar_one_or_none()
+
+    async def lease_state(self, request_id: str, lease: Lease) -> tuple[bool, bool, int]:
+        """(held by this delivery, held by nobody live, attempts of the current stage)."""
+        params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
+        row = (await self.s.execute(_LEASE_STATE, params)).one_or_none()
+        if row is None:
+            return False, True, 0
+        return bool(row.ours), bool(row.free), int(row.attempts)
+
+    async def note_dispatched(self, request_id: str, stage: Stage) -> None:
+        """A task for this request is about to be sent again (the watchdog)."""
+        await self.s.execute(_NOTE_DISPATCHED, {"id": request_id, "stage": str(stage)})
 
     async def transition(
         self,
@@ -242,45 +396,56 @@ class Repository:
         *,
         metadata: dict[str, Any] | None = None,
         drop_metadata: tuple[str, ...] = (),
+        lease: Lease | None = None,
+        keep_lease: bool = False,
         **values: Any,
     ) -> RequestRow:
-        """Compare-and-set the status; raises StaleClaim when the row is not in `frm`."""
+        """Compare-and-set the status; raises StaleClaim when the row is not in `frm` (or,
+        given a lease, when this delivery no longer holds it)."""
         check(frm, to)
+        stage = STAGE_FOR_STATUS.get(to)
         params = {
             "id": request_id,
             "frm": str(frm),
             "to": str(to),
             "patch": json.dumps(metadata or {}),
             "drop": ["lease", *drop_metadata],
+            "x_stage": str(stage) if stage else None,
+            "x_keep_lease": keep_lease,
             **values,
         }
-        row = (
-            await self.s.execute(
-                _transition_sql(tuple(sorted(values)), to == Status.completed), params
-            )
-        ).one_or_none()
+        if lease is not None:
+            params.update(lease_task_id=lease.task_id, lease_try=lease.attempt)
+        sql = _transition_sql(tuple(sorted(values)), to == Status.completed, lease is not None)
+        row = (await self.s.execute(sql, params)).one_or_none()
         if row is None:
             raise StaleClaim(request_id, frm)
         return _request_row(row)
 
     async def patch(
-        self, request_id: str, status: Status, metadata: dict[str, Any], **values: Any
+        self,
+        request_id: str,
+        status: Status,
+        metadata: dict[str, Any],
+        *,
+        cache_hit: bool | None = None,
+        lease: Lease | None = None,
     ) -> bool:
-        """Update a request that stays in `status` (no transition)."""
-        stmt = (
-            update(T)
-            .where(T.c.id == request_id, T.c.status == status)
-            .values(metadata=_merged_metadata(metadata, drop=("lease",)), **values)
-            .returning(T.c.id)
-        )
-        return (await self.s.execute(stmt)).scalar_one_or_none() is not None
-
-    async def add_retry(self, request_id: str) -> None:
-        await self.s.execute(
-            update(T)
-            .where(T.c.id == request_id)
-            .values(retry_count=func.coalesce(T.c.retry_count, 0) + 1)
-        )
+        """Update a request that stays in `status` (no transition); its lease, if any, is
+        released and it counts as dispatched now."""
+        params: dict[str, Any] = {
+            "id": request_id,
+            "status": str(status),
+            "patch": json.dumps({k: v for k, v in metadata.items() if v is not None}),
+            "drop": ["lease", *(k for k, v in metadata.items() if v is None)],
+            "cache_hit": cache_hit,
+            "x_stage": str(STAGE_FOR_STATUS[status]),
+        }
+        sql = _PATCH
+        if lease is not None:
+            sql = _PATCH_LEASED
+            params.update(lease_task_id=lease.task_id, lease_try=lease.attempt)
+        return (await self.s.execute(sql, params)).one_or_none() is not None
 
     # ---- single flight ---------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -12,19 +13,60 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+
+class SessionSettings(Protocol):
+    database_url: str
+    db_statement_timeout_ms: int
+    db_lock_timeout_ms: int
+    db_idle_in_transaction_timeout_ms: int
+
+
 # Small pool: a prefork child runs one task at a time; stages hold no connection while
 # they do provider work, so two connections cover claim + a concurrent read.
 POOL_SIZE = 2
 POOL_MAX_OVERFLOW = 3
 
 
-def create_engine(url: str, *, pool_size: int = POOL_SIZE) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = POOL_SIZE,
+    statement_timeout_ms: int | None = None,
+    lock_timeout_ms: int | None = None,
+    idle_in_transaction_timeout_ms: int | None = None,
+) -> AsyncEngine:
+    """The process's engine. The timeouts (0 or None: the server's default) are set on
+    every connection by the server, so a hung statement, a lock wait or a transaction
+    left open by a dead coroutine ends on its own (SPEC rule 6)."""
+    server_settings = {
+        name: str(ms)
+        for name, ms in (
+            ("statement_timeout", statement_timeout_ms),
+            ("lock_timeout", lock_timeout_ms),
+            ("idle_in_transaction_session_timeout", idle_in_transaction_timeout_ms),
+        )
+        if ms
+    }
     return create_async_engine(
         # No pre-ping: it costs a round trip per checkout on the hot path; a dropped
-        # connection surfaces as a transient error and the task retries (workers/tasks.py).
+        # connection surfaces as a transient error and the task retries (db/errors.py).
         url,
         pool_size=pool_size,
         max_overflow=POOL_MAX_OVERFLOW,
+        # A database error never carries a bound value (a student's query) into a log,
+        # a traceback or a Celery task-failed event.
+        hide_parameters=True,
+        connect_args={"server_settings": server_settings} if server_settings else {},
+    )
+
+
+def engine_for(settings: SessionSettings) -> AsyncEngine:
+    """The engine of a worker process or client, with the timeouts its settings name."""
+    return create_engine(
+        settings.database_url,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        lock_timeout_ms=settings.db_lock_timeout_ms,
+        idle_in_transaction_timeout_ms=settings.db_idle_in_transaction_timeout_ms,
     )
 
 

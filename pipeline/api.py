@@ -15,11 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.models import Interest, Topic
 from db.repository import Repository, RequestRow, StudentInfo
 from db.session import unit_of_work
+from pipeline import request_meta as M
+from pipeline import single_flight
 from pipeline.cache import DEFAULT_STYLE, STYLES
+from pipeline.dispatch import Dispatch
 from pipeline.errors import NotFound, RequestError
 from pipeline.providers.protocols import ObjectStorage
-from pipeline.runner import Dispatch
-from pipeline.states import RETRY_STATUS, Stage, Status
+from pipeline.states import STAGE_FOR_STATUS, Stage, Status
 
 MAX_QUERY_CHARS = 2000
 MAX_ANSWER_CHARS = 500
@@ -171,7 +173,9 @@ class PipelineAPI:
         return Status.cache_check if nxt.stage == Stage.cache_check else Status.nlu_processing
 
     async def retry_request(self, request_id: str) -> Stage:
-        """Re-open a failed request at the stage that failed, keeping earlier outputs."""
+        """Re-open a failed request; returns the stage that failed. Earlier outputs
+        are kept: past NLU it re-enters through the cache check, which serves what was
+        made for its key, joins a generation in flight, or leads one."""
         async with unit_of_work(self.sessions) as s:
             repo = Repository(s)
             row = await self._load(repo, request_id, for_update=True)
@@ -181,15 +185,23 @@ class PipelineAPI:
                     "only failed requests can be retried."
                 )
             stage = retry_stage(row)
+            status = single_flight.retry_status(row, stage)
             await repo.transition(
                 request_id,
                 Status.failed,
-                RETRY_STATUS[stage],
+                status,
                 error_message=None,
-                metadata={"retried_from": str(stage)},
-                drop_metadata=("failed_stage", "error_kind", "failed_at"),
+                metadata={M.RETRIED_FROM: str(stage)},
+                drop_metadata=(
+                    M.FAILED_STAGE,
+                    M.ERROR_KIND,
+                    M.FAILED_AT,
+                    M.FAILED_WITH_LEADER,
+                    M.ROLE,
+                    M.LEADER_ID,
+                ),
             )
-        self.enqueue(Dispatch(stage, request_id))
+        self.enqueue(Dispatch(STAGE_FOR_STATUS[status], request_id))
         return stage
 
     async def retry_failed(
@@ -228,12 +240,12 @@ class PipelineAPI:
             "retry_count": row.retry_count,
             "content_type": content.content_type if content else None,
             "script_url": (content.script_url if content else None)
-            or row.metadata.get("script_url"),
+            or row.metadata.get(M.SCRIPT_URL),
             "audio_url": content.audio_url if content else None,
             "video_url": content.video_url if content else None,
             "thumbnail_url": content.thumbnail_url if content else None,
             "duration_seconds": content.duration_seconds if content else None,
-            "failed_stage": row.metadata.get("failed_stage"),
+            "failed_stage": row.metadata.get(M.FAILED_STAGE),
             "clarification": _public_clarification(row),
             "created_at": row.created_at.isoformat() if row.created_at else None,
             "completed_at": row.completed_at.isoformat() if row.completed_at else None,
@@ -273,12 +285,12 @@ async def _checked_student(
 
 
 def retry_stage(row: RequestRow) -> Stage:
-    failed = row.metadata.get("failed_stage")
+    failed = row.metadata.get(M.FAILED_STAGE)
     stage = Stage(failed) if failed in Stage.__members__ else Stage.nlu
     # Later stages need earlier outputs; fall back to the first stage that has its inputs.
     if stage == Stage.video and not row.generated_content_id:
         stage = Stage.audio
-    if stage == Stage.audio and not row.metadata.get("script_url"):
+    if stage == Stage.audio and not row.metadata.get(M.SCRIPT_URL):
         stage = Stage.script
     if stage in (Stage.script, Stage.audio) and not row.cache_key:
         stage = Stage.cache_check

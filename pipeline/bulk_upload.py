@@ -71,9 +71,9 @@ from db.ops_repository import (
     ExistingUser,
     OpsRepository,
     UploadJobRow,
-    is_transient_db_error,
 )
 from db.session import unit_of_work
+from db.transient import is_transient_db_error
 from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.providers.protocols import ObjectStorage
 from pipeline.providers.storage import GCSStorage, LocalStorage, check_key

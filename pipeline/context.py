@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.repository import Repository
 from db.session import unit_of_work
+from pipeline.dispatch import Dispatch
 from pipeline.providers.protocols import (
     Catalog,
     ObjectStorage,
@@ -20,6 +23,7 @@ from pipeline.providers.protocols import (
     VideoRenderer,
 )
 from pipeline.settings import Settings
+from pipeline.states import Stage
 
 # Topics and interests change rarely; a worker re-reads them at most this often.
 CATALOG_TTL_SECONDS = 60.0
@@ -35,12 +39,25 @@ class Providers:
     safety: SafetyGate
 
 
+class QueueProbe(Protocol):
+    """What the broker says about a stage's queue (implemented in workers/, on Redis)."""
+
+    def oldest_sent_at(self, stage: Stage) -> float | None:
+        """When the oldest message waiting in the stage's queue was sent (epoch
+        seconds), None if the queue is empty; raises if the broker cannot be read."""
+        ...
+
+
 @dataclass
 class Context:
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     providers: Providers
     workdir: Path
+    # Set in worker processes: the broker's queues (for the watchdog) and a way to send
+    # tasks right after a transaction commits (for jobs that dispatch batch by batch).
+    queues: QueueProbe | None = None
+    enqueue: Callable[[Sequence[Dispatch]], None] | None = None
     _catalog: Catalog | None = field(default=None, repr=False)
     _catalog_at: float = 0.0
 

@@ -44,3 +44,12 @@ class RequestError(Exception):
 
 class NotFound(RequestError):
     """No such request."""
+
+
+class LeaseLost(Exception):
+    """This delivery's lease on the request was taken over by another worker (this one
+    was presumed dead): its work was cancelled and its result is not recorded."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"lease on request {request_id} was taken over")
+        self.request_id = request_id

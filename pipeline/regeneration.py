@@ -21,8 +21,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.models import FeedbackType
-from db.ops_repository import FeedbackRow, OpsRepository, is_transient_db_error
+from db.ops_repository import FeedbackRow, OpsRepository
 from db.session import unit_of_work
+from db.transient import is_transient_db_error
 from pipeline.api import PipelineAPI
 from pipeline.errors import RequestError, TransientStageError
 from pipeline.runner import Dispatch

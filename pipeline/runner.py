@@ -1,71 +1,85 @@
-"""The one place a stage runs: claim (transaction) -> work (none open) -> complete
-(transaction: outputs + transition) -> return the next tasks to send after the commit.
+"""The one place a stage runs: claim (transaction) -> work under a heartbeated lease (no
+transaction open) -> complete (transaction: outputs + transition, guarded by the lease)
+-> return the next tasks to send after the commit.
 
-Stages describe only their own work (pipeline/stages/); everything about leases,
-stale deliveries, failure records and single-flight followers lives here.
+Stages describe only their own work (pipeline/stages/); leases, crash counting, stale
+deliveries and failure records live here, single-flight outcomes in single_flight.py.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
-from db.repository import Repository, RequestRow
+from db.repository import Lease, Repository, RequestRow
+from db.transient import is_transient_db_error
+from pipeline import single_flight
 from pipeline.context import Context
-from pipeline.errors import PermanentStageError, StageError, StaleClaim
+from pipeline.dispatch import Dispatch
+from pipeline.errors import LeaseLost, PermanentStageError, StageError, StaleClaim
 from pipeline.states import Stage, Status
+
+__all__ = ["Dispatch", "StageRun", "run_stage", "fail_stage", "retry_or_fail"]
 
 log = structlog.get_logger("vividly.pipeline")
 
 W = TypeVar("W")
 
-
-@dataclass(frozen=True)
-class Dispatch:
-    """A task to send once the transaction that decided it has committed."""
-
-    stage: Stage
-    request_id: str
+POISON_MESSAGE = (
+    "The {stage} stage crashed its worker {crashes} times on this request, so it was "
+    "stopped; retry it once the cause (a crash in a codec, memory) is fixed."
+)
 
 
 class StageRun(list[Dispatch]):
     """What one delivery of a stage's task did: the tasks to send (it is that list), how
-    it ended ("ok", "skipped" or "stale") and the metadata the stage wrote on completion
-    (e.g. cache_check's decision in notes["cache"]), for metrics without another query."""
+    it ended ("ok", "skipped", "stale" or "failed"), the attempt it was, and the metadata
+    the stage wrote on completion (e.g. cache_check's decision in notes["cache"])."""
 
     def __init__(
         self,
         dispatches: list[Dispatch] | None = None,
         outcome: str = "ok",
         notes: dict[str, Any] | None = None,
+        attempt: int = 1,
+        error_kind: str = "none",
     ) -> None:
         super().__init__(dispatches or [])
         self.outcome = outcome
         self.notes = notes or {}
+        self.attempt = attempt
+        self.error_kind = error_kind
 
 
-class _NotingRepository(Repository):
-    """The repository a stage completes with: remembers the metadata written to the
-    request being completed (the statements run unchanged)."""
+class LeasedRepository(Repository):
+    """The repository a delivery claims, completes and fails with: every change to the
+    request it works on is guarded by its lease (only the holder may move the request),
+    and the metadata written to that request is remembered for metrics."""
 
-    def __init__(self, session: Any, request_id: str) -> None:
+    def __init__(self, session: Any, request_id: str, lease: Lease) -> None:
         super().__init__(session)
         self.request_id = request_id
+        self.lease = lease
         self.notes: dict[str, Any] = {}
 
     async def transition(self, request_id: str, frm: Status, to: Status, **kw: Any) -> RequestRow:
+        if request_id == self.request_id:
+            kw.setdefault("lease", self.lease)
         row = await super().transition(request_id, frm, to, **kw)
         if request_id == self.request_id:
             self.notes.update(kw.get("metadata") or {})
         return row
 
     async def patch(
-        self, request_id: str, status: Status, metadata: dict[str, Any], **values: Any
+        self, request_id: str, status: Status, metadata: dict[str, Any], **kw: Any
     ) -> bool:
-        done = await super().patch(request_id, status, metadata, **values)
+        if request_id == self.request_id:
+            kw.setdefault("lease", self.lease)
+        done = await super().patch(request_id, status, metadata, **kw)
         if done and request_id == self.request_id:
             self.notes.update(metadata)
         return done
@@ -74,7 +88,6 @@ class _NotingRepository(Repository):
 class StageSpec(Protocol, Generic[W]):
     stage: Stage
     claims: tuple[Status, ...]  # statuses in which this stage's task has work to do
-    lease_seconds: float  # the stage's hard time limit: a lease outlives no attempt
 
     async def start(self, repo: Repository, row: RequestRow) -> RequestRow | None:
         """Inside the claim transaction; None means: nothing to do for this row."""
@@ -92,11 +105,11 @@ class StageSpec(Protocol, Generic[W]):
 
 
 class BaseStage(Generic[W]):
-    """Defaults shared by the stages: no special start, fail = record the failure."""
+    """Defaults shared by the stages: no special start; fail = the request fails (and its
+    single-flight followers with it, or one of them leads again)."""
 
     stage: Stage
     claims: tuple[Status, ...]
-    lease_seconds: float
 
     async def start(self, repo: Repository, row: RequestRow) -> RequestRow | None:
         return row
@@ -104,45 +117,17 @@ class BaseStage(Generic[W]):
     async def fail(
         self, repo: Repository, ctx: Context, row: RequestRow, error: StageError, kind: str
     ) -> list[Dispatch]:
-        return await record_failure(repo, row, self.stage, error, kind)
+        return await single_flight.failed(repo, row, self.stage, error, kind)
 
 
-async def record_failure(
-    repo: Repository, row: RequestRow, stage: Stage, error: StageError, kind: str
-) -> list[Dispatch]:
-    await repo.transition(
-        row.id,
-        row.status,
-        Status.failed,
-        error_message=error.message,
-        metadata={"failed_stage": str(stage), "error_kind": kind, "failed_at": time.time()},
-    )
-    return await release_followers(repo, row)
-
-
-async def release_followers(repo: Repository, row: RequestRow) -> list[Dispatch]:
-    """The leader of a single-flight generation failed: its followers run their cache
-    check again, and the first to get there leads a new generation."""
-    if row.metadata.get("role") != "leader":
-        return []
-    out = []
-    for f in await repo.followers(row.id, (Status.cache_check,)):
-        await repo.patch(f.id, Status.cache_check, {"role": None, "leader_id": None})
-        out.append(Dispatch(Stage.cache_check, f.id))
-    if out:
-        log.info("followers released", request_id=row.id, followers=len(out))
-    return out
-
-
-async def run_stage(
-    spec: StageSpec[Any], ctx: Context, request_id: str, token: str, attempt: int = 1
-) -> StageRun:
+async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: Lease) -> StageRun:
     started = time.perf_counter()
-    bound = log.bind(request_id=request_id, stage=str(spec.stage), attempt=attempt)
+    settings = ctx.settings
+    bound = log.bind(request_id=request_id, stage=str(spec.stage))
     async with ctx.uow() as s:
-        repo = Repository(s)
-        row = await repo.claim(request_id, spec.claims, token, spec.lease_seconds)
-        if row is None:
+        repo = LeasedRepository(s, request_id, lease)
+        claim = await repo.claim(request_id, spec.claims, lease, settings.lease_seconds)
+        if claim is None:
             current = await repo.load(request_id)
             bound.info(
                 "stage skipped",
@@ -150,43 +135,99 @@ async def run_stage(
                 status=str(current.status) if current else None,
                 reason="not found"
                 if current is None
-                else "not in a status this stage works on or leased by another worker",
+                else "not in a status this stage works on, or leased by another worker",
             )
             return StageRun(outcome="skipped")
-        row = await spec.start(repo, row)
+        attempt = claim.attempts + 1
+        bound = bound.bind(attempt=attempt, delivery=claim.deliveries)
+        if claim.crashes >= settings.poison_max_crashes:
+            error = PermanentStageError(
+                POISON_MESSAGE.format(stage=spec.stage, crashes=claim.crashes)
+            )
+            dispatches = await spec.fail(repo, ctx, claim.row, error, "poison")
+            bound.error(
+                "stage failed", outcome="failed", error_kind="poison", crashes=claim.crashes
+            )
+            return StageRun(dispatches, "failed", attempt=attempt, error_kind="poison")
+        row = await spec.start(repo, claim.row)
         if row is None:
+            await repo.patch(request_id, claim.row.status, {})  # lets the lease go
             bound.info("stage skipped", outcome="skipped", reason="nothing to do")
-            return StageRun(outcome="skipped")
-    result = await spec.work(ctx, row)
+            return StageRun(outcome="skipped", attempt=attempt)
+    result = await hold_lease(ctx, request_id, lease, spec.work(ctx, row))
     try:
         async with ctx.uow() as s:
-            noting = _NotingRepository(s, request_id)
-            dispatches = await spec.complete(noting, ctx, row, result)
+            repo = LeasedRepository(s, request_id, lease)
+            dispatches = await spec.complete(repo, ctx, row, result)
     except StaleClaim as e:
         bound.info("stage result dropped", outcome="stale", reason=str(e))
-        return StageRun(outcome="stale")
+        return StageRun(outcome="stale", attempt=attempt)
     bound.info(
         "stage completed",
         outcome="ok",
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         next=[str(d.stage) for d in dispatches],
     )
-    return StageRun(dispatches, "ok", noting.notes)
+    return StageRun(dispatches, "ok", repo.notes, attempt=attempt)
+
+
+async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitable[W]) -> W:
+    """Await the stage's work while renewing its lease every lease_seconds / 3. If the
+    lease was taken over (this worker was presumed dead), the work is cancelled: another
+    worker now owns the request. Whatever ends this, the work is never left running."""
+    interval = ctx.settings.lease_seconds / 3
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=interval)
+            if done:
+                return task.result()
+            if not await _renew(ctx, request_id, lease):
+                raise LeaseLost(request_id)
+    finally:
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+async def _renew(ctx: Context, request_id: str, lease: Lease) -> bool:
+    try:
+        async with ctx.uow() as s:
+            return await Repository(s).heartbeat(request_id, lease, ctx.settings.lease_seconds)
+    except Exception as e:
+        if not is_transient_db_error(e):
+            raise
+        # The database is away: keep working; if the lease runs out meanwhile, the
+        # lease guard on completion decides who wins.
+        log.warning("lease not renewed", request_id=request_id, error_type=type(e).__name__)
+        return True
 
 
 async def fail_stage(
-    spec: StageSpec[Any], ctx: Context, request_id: str, error: StageError, kind: str
+    spec: StageSpec[Any],
+    ctx: Context,
+    request_id: str,
+    lease: Lease,
+    error: StageError,
+    kind: str,
 ) -> list[Dispatch]:
-    """Record a permanent failure (or exhausted retries) on the row, if it is still ours."""
+    """Record a permanent failure on the row, if it is still this stage's and no other
+    delivery holds it (a duplicate never fails a request another worker is working on)."""
     async with ctx.uow() as s:
-        repo = Repository(s)
-        row = await repo.load(request_id, for_update=True)
+        repo = LeasedRepository(s, request_id, lease)
+        ours, free, _ = await repo.lease_state(request_id, lease)
+        row = None
+        if ours:
+            row = await repo.load(request_id, for_update=True)
+        elif free:
+            claim = await repo.claim(request_id, spec.claims, lease, ctx.settings.lease_seconds)
+            row = claim.row if claim else None
         if row is None or row.status not in spec.claims:
             log.info(
-                "failure not recorded: request moved on",
+                "failure not recorded: the request moved on or another worker holds it",
                 request_id=request_id,
                 stage=str(spec.stage),
-                status=str(row.status) if row else None,
+                error_kind=kind,
             )
             return []
         dispatches = await spec.fail(repo, ctx, row, error, kind)
@@ -201,11 +242,30 @@ async def fail_stage(
     return dispatches
 
 
-async def note_retry(ctx: Context, request_id: str, token: str) -> None:
+async def retry_or_fail(
+    spec: StageSpec[Any],
+    ctx: Context,
+    request_id: str,
+    lease: Lease,
+    error: StageError,
+    countdown_seconds: float,
+) -> tuple[str, list[Dispatch]]:
+    """A transient failure under the lease: count the attempt and let the lease go
+    ("retry"), or, when the stage's attempts are used up, fail the request
+    ("exhausted"). "dropped": this delivery does not hold the request; nothing to do."""
     async with ctx.uow() as s:
-        repo = Repository(s)
-        await repo.add_retry(request_id)
-        await repo.release(request_id, token)
+        ours, _, attempts = await LeasedRepository(s, request_id, lease).lease_state(
+            request_id, lease
+        )
+        if ours and attempts + 1 < ctx.settings.task_max_attempts:
+            await Repository(s).release_for_retry(request_id, lease, countdown_seconds)
+            return "retry", []
+    if not ours:
+        return "dropped", []
+    exhausted = PermanentStageError(
+        f"The {spec.stage} stage still failed after {attempts + 1} attempts ({error.message})"
+    )
+    return "exhausted", await fail_stage(spec, ctx, request_id, lease, exhausted, "exhausted")
 
 
 def as_stage_error(exc: BaseException) -> StageError:

@@ -45,6 +45,25 @@ class Settings(BaseSettings):
     retry_backoff_base_seconds: float = 2.0
     retry_backoff_max_seconds: float = 60.0
 
+    # Durable execution (SPEC rules 3-6). A worker holds a lease this long on the request
+    # it works on and renews it every lease_seconds / 3 for as long as the stage runs, so
+    # a killed worker's request is taken up again within a lease, whatever the stage's
+    # hard limit. Lease times come from the database clock.
+    lease_seconds: float = Field(default=20.0, gt=0)
+    # A stage whose claims died (the worker crashed on it) this many times fails the
+    # request: a message that kills its worker is not redelivered forever.
+    poison_max_crashes: int = Field(default=3, ge=1)
+    # The watchdog sweeps this often; a request whose task was sent longer ago than
+    # watchdog_lost_after_seconds, that nobody claimed since and whose queue holds no
+    # older message, has lost its message and is dispatched again.
+    watchdog_period_seconds: float = Field(default=60.0, gt=0)
+    watchdog_lost_after_seconds: float = Field(default=120.0, gt=0)
+    # Server-side limits on every database session: a statement or lock wait that hangs,
+    # or a transaction left open by a dead coroutine, ends instead of wedging a worker.
+    db_statement_timeout_ms: int = Field(default=30_000, ge=0)
+    db_lock_timeout_ms: int = Field(default=10_000, ge=0)
+    db_idle_in_transaction_timeout_ms: int = Field(default=60_000, ge=0)
+
     metrics_port: int = 9808
     # The workers' /metrics endpoint binds here: loopback by default, 0.0.0.0 in compose.
     metrics_addr: str = "127.0.0.1"

@@ -39,8 +39,9 @@ S = Status
 # - needs_clarification -> failed: the clarification-expiry job.
 # - generating_video -> completed also covers degradation (video failed for good after
 #   the fast path: completed with vivid_now content and the error kept).
-# - failed -> any working status: an explicit retry re-opens the request at the stage
-#   that failed, keeping earlier outputs.
+# - failed -> nlu_processing | cache_check: an explicit retry re-opens the request; past
+#   NLU it re-enters through the cache check (single flight: a retry never becomes a
+#   second leader; what was already made for its key is served or reused).
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.nlu_processing: frozenset({S.needs_clarification, S.cache_check, S.failed}),
     S.needs_clarification: frozenset({S.nlu_processing, S.cache_check, S.failed}),
@@ -50,15 +51,7 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     S.fast_path_ready: frozenset({S.generating_video, S.completed, S.failed}),
     S.generating_video: frozenset({S.completed, S.failed}),
     S.completed: frozenset(),
-    S.failed: frozenset(
-        {
-            S.nlu_processing,
-            S.cache_check,
-            S.generating_script,
-            S.generating_audio,
-            S.fast_path_ready,
-        }
-    ),
+    S.failed: frozenset({S.nlu_processing, S.cache_check}),
 }
 
 # The stage whose task works on a request in this status.
@@ -69,15 +62,6 @@ STAGE_FOR_STATUS: dict[Status, Stage] = {
     S.generating_audio: Stage.audio,
     S.fast_path_ready: Stage.video,
     S.generating_video: Stage.video,
-}
-
-# The status a retry re-opens for a stage that failed (video restarts from the fast path).
-RETRY_STATUS: dict[Stage, Status] = {
-    Stage.nlu: S.nlu_processing,
-    Stage.cache_check: S.cache_check,
-    Stage.script: S.generating_script,
-    Stage.audio: S.generating_audio,
-    Stage.video: S.fast_path_ready,
 }
 
 TERMINAL: frozenset[Status] = frozenset({S.completed, S.failed})

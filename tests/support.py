@@ -126,6 +126,11 @@ def configure_test_env() -> None:
         VIVIDLY_FAKE_DIR=str(fake),
         RETRY_BACKOFF_BASE_SECONDS="0.2",
         RETRY_BACKOFF_MAX_SECONDS="1",
+        # Short leases and sweeps, so fault scenarios recover in seconds in CI; the
+        # full-length timings run from bench/reliability.py.
+        LEASE_SECONDS="3",
+        WATCHDOG_PERIOD_SECONDS="2",
+        WATCHDOG_LOST_AFTER_SECONDS="8",
         LOG_JSON="true",
     )
     import atexit
@@ -169,7 +174,7 @@ class WorkerProcess:
     @classmethod
     @contextmanager
     def start(
-        cls, concurrency: int = 2, queues: str = "video,audio,script,nlu,maintenance"
+        cls, concurrency: int = 2, queues: str = "watchdog,video,audio,script,nlu,maintenance,bulk"
     ) -> Iterator[WorkerProcess]:
         tag = uuid.uuid4().hex[:6]
         log_path = TEST_ENV.tmp / f"worker-{tag}.log"

@@ -7,9 +7,8 @@ from celery.signals import setup_logging, worker_process_init, worker_process_sh
 from kombu import Queue
 
 from pipeline.settings import get_settings
-from pipeline.stages.limits import TIME_LIMITS
 from pipeline.states import Stage
-from workers.schedule import BEAT_SCHEDULE
+from workers.schedule import beat_schedule
 
 # Which queue each stage's task goes to (SPEC "Stage limits and retries").
 QUEUE_FOR_STAGE: dict[Stage, str] = {
@@ -19,7 +18,10 @@ QUEUE_FOR_STAGE: dict[Stage, str] = {
     Stage.audio: "audio",
     Stage.video: "video",
 }
-QUEUES = ("video", "audio", "script", "nlu", "maintenance")
+# The watchdog has a queue of its own, consumed first by its worker: no backlog of other
+# work can starve the sweep that guarantees every request ends. Bulk uploads run long
+# and have theirs, off the NLU worker.
+QUEUES = ("watchdog", "video", "audio", "script", "nlu", "maintenance", "bulk")
 # Redis redelivers an unacked message after this long; it must exceed the longest hard
 # limit (video, 600 s) or a slow render would be handed to a second worker.
 VISIBILITY_TIMEOUT_SECONDS = 3600
@@ -55,20 +57,25 @@ def create_app() -> Celery:
             "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
             # Consume queues in the order given to -Q: later stages first.
             "queue_order_strategy": "priority",
+            # A Redis that stops answering fails a publish or a poll in seconds (then
+            # the connection is retried) instead of hanging a worker or beat.
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
         },
+        # Reconnect after a broker restart instead of giving up.
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,
         task_queues=[Queue(q) for q in QUEUES],
         task_default_queue="maintenance",
         task_routes={
             **{task_name(s): {"queue": q} for s, q in QUEUE_FOR_STAGE.items()},
+            "jobs.watchdog": {"queue": "watchdog"},
             "jobs.*": {"queue": "maintenance"},
+            "ops.bulk_upload": {"queue": "bulk"},
             "ops.*": {"queue": "maintenance"},
         },
-        task_annotations={
-            task_name(s): {"soft_time_limit": soft, "time_limit": hard}
-            for s, (soft, hard) in TIME_LIMITS.items()
-        },
-        beat_schedule=BEAT_SCHEDULE,
-        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_schedule=beat_schedule(settings.watchdog_period_seconds),
+        beat_scheduler="workers.beat:ResilientRedBeatScheduler",
         redbeat_redis_url=settings.redis_url,
         redbeat_key_prefix="vividly:redbeat",
         # One beat host holds this lock; a standby retries every beat_max_loop_interval

@@ -17,8 +17,8 @@ from pipeline.bulk_upload import TIME_BUDGET_SECONDS, fail_upload, process_uploa
 from pipeline.errors import TransientStageError
 from workers.app import app
 from workers.client import enqueue
+from workers.policy import retry_policy
 from workers.runtime import get_runtime
-from workers.tasks import backoff_seconds
 
 log = structlog.get_logger("vividly.bulk")
 
@@ -32,12 +32,7 @@ REGENERATE_TIME_LIMIT_SECONDS = 30
 
 
 def _retry_delay(task: Task) -> float:
-    settings = get_runtime().context.settings
-    return backoff_seconds(
-        task.request.retries + 1,
-        settings.retry_backoff_base_seconds,
-        settings.retry_backoff_max_seconds,
-    )
+    return retry_policy(get_runtime().context.settings).backoff_seconds(task.request.retries + 1)
 
 
 def _attempts_left(task: Task) -> bool:
@@ -47,7 +42,7 @@ def _attempts_left(task: Task) -> bool:
 @app.task(
     name="ops.bulk_upload",
     bind=True,
-    queue="maintenance",
+    queue="bulk",
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=BULK_SOFT_TIME_LIMIT_SECONDS,

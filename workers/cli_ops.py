@@ -21,15 +21,15 @@ def beat_command(ctx: typer.Context) -> None:
     args = list(ctx.args)
     if not any(a.startswith(("-l", "--loglevel")) for a in args):
         args += ["--loglevel", "INFO"]
-    celery_app.start(["beat", "-S", "redbeat.RedBeatScheduler", *args])
+    celery_app.start(["beat", "-S", "workers.beat:ResilientRedBeatScheduler", *args])
 
 
 @jobs_app.command("list")
 def jobs_list() -> None:
     """The jobs and their schedules."""
-    from workers.schedule import BEAT_SCHEDULE
+    from workers.schedule import beat_schedule
 
-    for entry, spec in BEAT_SCHEDULE.items():
+    for entry, spec in beat_schedule(get_settings().watchdog_period_seconds).items():
         out.print(f"{spec['task']:36} {entry:28} {spec['schedule']}", highlight=False)
 
 
@@ -40,8 +40,8 @@ def jobs_run(name: str) -> None:
     from pipeline.context import Context
     from pipeline.jobs import registry, run_job
     from pipeline.providers.factory import build_providers
+    from workers.client import send
     from workers.logs import configure_logging
-    from workers.tasks import send
 
     if name not in registry():
         raise typer.BadParameter(f"unknown job; one of: {', '.join(sorted(registry()))}")

@@ -6,12 +6,14 @@ from __future__ import annotations
 import time
 
 import structlog
+from celery import Task
 
 from pipeline.jobs import run_job
-from workers.app import app
+from workers.client import send
+from workers.policy import vividly_task
 from workers.runtime import get_runtime
-from workers.schedule import PERIOD_SECONDS
-from workers.tasks import _broker_redis, send
+from workers.schedule import JOBS, JobSpec, period_seconds
+from workers.tasks import _broker_redis
 
 log = structlog.get_logger("vividly.jobs")
 
@@ -23,20 +25,28 @@ def claim_slot(name: str, period: float, now: float | None = None) -> bool:
     return bool(_broker_redis().set(key, "1", nx=True, ex=int(period * 2) + 60))
 
 
-def _job_task(name: str):  # type: ignore[no-untyped-def]
-    @app.task(name=f"jobs.{name}", acks_late=True)
-    def job_task(manual: bool = False) -> int:
-        if not manual and not claim_slot(name, PERIOD_SECONDS[name]):
-            log.info("job skipped: this schedule slot already ran", job=name, outcome="dup")
-            return 0
+def _job_task(job: JobSpec) -> Task:
+    # No retry: a job that fails (storage or database away) logs it, and the next slot's
+    # run picks up the rest; its batches are safe to run again.
+    @vividly_task(
+        f"jobs.{job.name}",
+        soft_time_limit=job.soft_time_limit,
+        time_limit=job.time_limit,
+        reject_on_worker_lost=False,
+    )
+    def job_task(self: Task, manual: bool = False) -> int:
         rt = get_runtime()
-        result = rt.run(run_job(rt.context, name))
+        period = period_seconds(job.name, rt.context.settings.watchdog_period_seconds)
+        if not manual and not claim_slot(job.name, period):
+            log.info("job skipped: this schedule slot already ran", job=job.name, outcome="dup")
+            return 0
+        result = rt.run(run_job(rt.context, job.name))
         send(result.dispatches)
         for name_, arg in result.tasks:
-            app.send_task(name_, args=[arg])
+            self.app.send_task(name_, args=[arg])
         return result.changed
 
     return job_task
 
 
-tasks = {name: _job_task(name) for name in PERIOD_SECONDS}
+tasks = {job.name: _job_task(job) for job in JOBS}

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from db.session import create_engine, create_sessionmaker
+from db.session import create_sessionmaker, engine_for
 from pipeline.context import Context
 from pipeline.providers.factory import build_providers
 from pipeline.settings import get_settings
@@ -29,7 +29,7 @@ class Runtime:
         self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         settings = get_settings()
-        self.engine = create_engine(settings.database_url)
+        self.engine = engine_for(settings)
         workdir = Path(settings.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         self.context = Context(
@@ -37,6 +37,8 @@ class Runtime:
             sessions=create_sessionmaker(self.engine),
             providers=build_providers(settings),
             workdir=workdir,
+            queues=_queue_probe(settings.redis_url),
+            enqueue=_send,
         )
 
     def warm_up(self) -> None:
@@ -46,13 +48,45 @@ class Runtime:
             log.warning("warm-up failed", error_type=type(e).__name__)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
+        """Run a coroutine to its end on this process's loop. If anything interrupts it
+        (a soft time limit raised by a signal handler, any exception), it is cancelled
+        and awaited before this returns, so nothing of it runs later inside another
+        task, holding a lock or an open transaction (SPEC rule 6)."""
+        task = self.loop.create_task(coro)
+        try:
+            return self.loop.run_until_complete(task)
+        except BaseException:
+            if not task.done():
+                task.cancel()
+                self._finish(task)
+            raise
+
+    def _finish(self, task: asyncio.Task[Any]) -> None:
+        while not task.done():
+            try:
+                self.loop.run_until_complete(asyncio.wait({task}))
+            except BaseException as e:  # a second soft limit while cancelling
+                log.warning("cancelling a stage again", error_type=type(e).__name__)
+                task.cancel()
 
     def close(self) -> None:
         try:
             self.loop.run_until_complete(self.engine.dispose())
         finally:
             self.loop.close()
+
+
+def _queue_probe(broker_url: str) -> Any:
+    from workers.app import app
+    from workers.queues import RedisQueueProbe
+
+    return RedisQueueProbe(broker_url, app.conf.broker_transport_options or {})
+
+
+def _send(dispatches: Any) -> None:
+    from workers.client import send
+
+    send(dispatches)
 
 
 _runtime: Runtime | None = None

@@ -1,107 +1,113 @@
-"""Celery tasks: a few lines each around pipeline/. Arguments are request ids only."""
+"""Celery tasks of the stages: a few lines each around pipeline/. Arguments are ids only."""
 
 from __future__ import annotations
 
 import functools
-import random
 import time
-from collections.abc import Iterable
 
-import asyncpg
 import redis
-import sqlalchemy.exc
 import structlog
 from celery import Task
-from celery.exceptions import SoftTimeLimitExceeded
 
+from db.repository import Lease
 from pipeline import runner
-from pipeline.errors import PermanentStageError, TransientStageError
-from pipeline.runner import Dispatch
+from pipeline.errors import LeaseLost, StageError, TransientStageError
+from pipeline.retry import Verdict
 from pipeline.stages import SPECS
 from pipeline.states import Stage
 from workers import metrics
 from workers.app import app, task_name
+from workers.client import send
+from workers.policy import retry_policy, vividly_task
 from workers.runtime import get_runtime
 
 log = structlog.get_logger("vividly.tasks")
 
-# Worth another attempt: provider hiccups, time limits, and the database or network
-# going away (a failover, a restarted server, a dropped pooled connection).
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    TransientStageError,
-    SoftTimeLimitExceeded,
-    OSError,
-    ConnectionError,
-    TimeoutError,
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-)
-
-
-def backoff_seconds(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter: attempt 1 waits up to base, 2 up to 2*base…"""
-    return random.uniform(0.5, 1.0) * min(cap, base * 2 ** (attempt - 1))
-
-
-def send(dispatches: Iterable[Dispatch]) -> None:
-    """Called only after the transaction that decided these tasks has committed."""
-    for d in dispatches:
-        app.send_task(task_name(d.stage), args=[d.request_id])
-
 
 def execute(task: Task, stage: Stage, request_id: str) -> None:
+    """One delivery of a stage's task: run it; on failure, ask the retry policy what the
+    error means and settle it on the row (retry, fail, or wait for the database)."""
     rt = get_runtime()
-    settings = rt.context.settings
+    ctx = rt.context
+    policy = retry_policy(ctx.settings)
     spec = SPECS[stage]
-    attempt = task.request.retries + 1
-    token = task.request.id or request_id
+    lease = Lease(task.request.id or f"local:{request_id}", task.request.retries)
     started = time.perf_counter()
-    outcome, kind = "failed", "none"  # what the metrics record, whatever happens below
+    outcome, kind, dispatches = "failed", "none", []
     try:
-        run = rt.run(runner.run_stage(spec, rt.context, request_id, token, attempt))
-        outcome, dispatches = run.outcome, list(run)
-        if "cache" in run.notes:
-            metrics.record_cache(run.notes["cache"])
-    except PermanentStageError as e:
-        kind = "permanent"
-        dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, e, kind))
-    except TRANSIENT_ERRORS as e:
-        if attempt >= settings.task_max_attempts:
-            kind = "exhausted"
-            error = TransientStageError(
-                f"{stage} stage still failing after {attempt} attempts: "
-                f"{e if isinstance(e, TransientStageError) else type(e).__name__}"
-            )
-            dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, error, kind))
-        else:
-            outcome = "retry"
-            rt.run(runner.note_retry(rt.context, request_id, token))
-            delay = backoff_seconds(
-                attempt, settings.retry_backoff_base_seconds, settings.retry_backoff_max_seconds
-            )
+        try:
+            run = rt.run(runner.run_stage(spec, ctx, request_id, lease))
+            outcome, kind, dispatches = run.outcome, run.error_kind, list(run)
+            if "cache" in run.notes:
+                metrics.record_cache(run.notes["cache"])
+        except LeaseLost:
+            outcome = "stale"
             log.info(
-                "stage retry scheduled",
+                "stage abandoned: another worker took the request over",
                 request_id=request_id,
                 stage=str(stage),
-                attempt=attempt,
-                countdown_s=round(delay, 2),
-                error_type=type(e).__name__,
+                outcome="stale",
             )
-            raise task.retry(countdown=delay, max_retries=None) from None
-    except Exception as e:  # an unclassified error is a bug: fail the request clearly
-        log.exception("stage crashed", request_id=request_id, stage=str(stage))
-        kind = "internal"
-        error = runner.as_stage_error(e)
-        dispatches = rt.run(runner.fail_stage(spec, rt.context, request_id, error, kind))
+        except Exception as e:
+            verdict = policy.classify(e)
+            if verdict is Verdict.wait:
+                raise
+            if verdict is Verdict.retry:
+                error = (
+                    e
+                    if isinstance(e, StageError)
+                    else TransientStageError(f"{type(e).__name__} in the {stage} stage")
+                )
+                delay = policy.backoff_seconds(task.request.retries + 1)
+                decision, dispatches = rt.run(
+                    runner.retry_or_fail(spec, ctx, request_id, lease, error, delay)
+                )
+                if decision == "retry":
+                    outcome = "retry"
+                    log.info(
+                        "stage retry scheduled",
+                        request_id=request_id,
+                        stage=str(stage),
+                        countdown_s=round(delay, 2),
+                        error_type=type(e).__name__,
+                    )
+                    raise task.retry(countdown=delay, max_retries=None) from None
+                outcome, kind = (
+                    ("failed", "exhausted") if decision == "exhausted" else ("stale", "none")
+                )
+            else:
+                if verdict is Verdict.bug:
+                    log.exception("stage crashed", request_id=request_id, stage=str(stage))
+                kind = "permanent" if verdict is Verdict.fail else "internal"
+                dispatches = rt.run(
+                    runner.fail_stage(spec, ctx, request_id, lease, runner.as_stage_error(e), kind)
+                )
+    except Exception as e:
+        if policy.classify(e) is not Verdict.wait:
+            raise
+        # The database (or broker) is away: nothing is known or recorded about the request,
+        # so nothing is counted against it. Try again later; the row keeps its status.
+        outcome, kind = "retry", "infrastructure"
+        delay = policy.backoff_seconds(task.request.retries + 1)
+        log.warning(
+            "stage waits for the database",
+            request_id=request_id,
+            stage=str(stage),
+            countdown_s=round(delay, 2),
+            error_type=type(e).__name__,
+        )
+        raise task.retry(countdown=delay, max_retries=None) from None
     finally:
         metrics.record_stage(stage, outcome, kind, time.perf_counter() - started)
     send(dispatches)
 
 
-def _stage_task(stage: Stage):  # type: ignore[no-untyped-def]
-    @app.task(name=task_name(stage), bind=True, acks_late=True, reject_on_worker_lost=True)
+def _stage_task(stage: Stage) -> Task:
+    from pipeline.stages.limits import TIME_LIMITS
+
+    soft, hard = TIME_LIMITS[stage]
+
+    @vividly_task(task_name(stage), soft_time_limit=soft, time_limit=hard)
     def stage_task(self: Task, request_id: str) -> None:
         execute(self, stage, request_id)
 

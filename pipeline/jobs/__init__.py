@@ -60,7 +60,10 @@ async def run_job(ctx: Context, name: str, now: datetime | None = None) -> JobRe
     if name not in jobs:
         raise KeyError(f"unknown job {name!r}; jobs: {', '.join(sorted(jobs))}")
     started = time.perf_counter()
+    # The lock's session runs in autocommit: it holds a session-level advisory lock, not
+    # an open transaction, so the idle-in-transaction timeout does not end it mid-run.
     async with ctx.sessions() as lock_session:
+        await lock_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         if not await sql.try_job_lock(lock_session, name):
             log.info("job skipped: another run holds its lock", job=name, outcome="locked")
             return JobResult(name, locked=True)
@@ -68,7 +71,6 @@ async def run_job(ctx: Context, name: str, now: datetime | None = None) -> JobRe
             result = await jobs[name](ctx, now or datetime.now(UTC))
         finally:
             await sql.release_job_lock(lock_session, name)
-            await lock_session.commit()
     log.info(
         "job finished",
         job=name,

@@ -1,62 +1,93 @@
-"""The watchdog: a lost message or a killed worker never leaves a request stuck.
+"""The watchdog: tells a lost request from a waiting one, and dispatches only the lost.
 
-A request whose row has not moved for longer than its stage's hard limit (plus a grace
-period) gets its stage's task sent again; after TASK_MAX_ATTEMPTS re-sends it fails
-(or, for video after the fast path, degrades) with a sentence saying why.
+A request is worked on while a worker holds its lease (renewed every few seconds). It is
+re-dispatched when
+
+- its lease ran out without the claim completing or letting go: the worker died or
+  froze. At once, whatever the stage's hard limit; the next claim counts the crash;
+- or its task was sent longer ago than WATCHDOG_LOST_AFTER_SECONDS, nobody claimed it
+  since, and its stage's queue holds no message at least as old: the message is gone
+  (a Redis restart, a crash between commit and send).
+
+A re-dispatch is not an attempt, and the watchdog never fails or degrades a request:
+only a claim can (poison cap, attempts used up). A request that only waited — behind a
+backlog, or for a paused worker — is therefore never failed for it.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
+import structlog
+
 from db import maintenance as sql
 from db.repository import Repository
 from pipeline.context import Context
-from pipeline.errors import TransientStageError
+from pipeline.dispatch import Dispatch
 from pipeline.jobs import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
-from pipeline.runner import Dispatch
-from pipeline.stages import SPECS
-from pipeline.stages.limits import hard_limit
-from pipeline.states import STAGE_FOR_STATUS, Status
+from pipeline.states import STAGE_FOR_STATUS, Stage, Status
 
-# Beyond the hard limit, so a task that is just finishing is not re-sent.
-GRACE_SECONDS = 30.0
+log = structlog.get_logger("vividly.watchdog")
+
 CLARIFICATION_TTL_SECONDS = 24 * 3600.0
 # A queued upload is normally taken within seconds; after this its message is presumed lost.
 UPLOAD_QUEUED_SECONDS = 10 * 60.0
+# One sweep's transaction waits this long for a row lock or a statement, then gives up
+# on that batch (the next sweep tries again).
+SWEEP_LOCK_TIMEOUT_MS = 2_000
+SWEEP_STATEMENT_TIMEOUT_MS = 15_000
+# The broker could not be read: messages may be waiting there, so presume nothing lost.
+_QUEUE_UNKNOWN = float("-inf")
 
 
 async def run(ctx: Context, now: datetime) -> JobResult:
-    result = JobResult("watchdog", details={"resent": 0, "failed": 0})
+    result = JobResult("watchdog", details={"dead_lease": 0, "lost": 0, "waiting": 0})
+    oldest: dict[Stage, float | None] = {}
     for status, stage in STAGE_FOR_STATUS.items():
         for _ in range(MAX_BATCHES_PER_RUN):
+            batch: list[Dispatch] = []
             async with ctx.uow() as s:
+                await sql.bound_transaction(s, SWEEP_LOCK_TIMEOUT_MS, SWEEP_STATEMENT_TIMEOUT_MS)
                 repo = Repository(s)
-                stuck = await sql.stuck_requests(
-                    s, status, hard_limit(stage) + GRACE_SECONDS, SWEEP_BATCH_SIZE
+                rows = await sql.unattended_requests(
+                    s, status, ctx.settings.watchdog_lost_after_seconds, SWEEP_BATCH_SIZE
                 )
-                for r in stuck:
-                    resends = int(r["metadata"].get("watchdog_resends", 0))
-                    if resends >= ctx.settings.task_max_attempts:
-                        row = await repo.load(r["id"])
-                        assert row is not None
-                        error = TransientStageError(
-                            f"The {stage} stage did not finish after {resends + 1} attempts "
-                            "(worker lost or task dropped)."
-                        )
-                        result.dispatches += await SPECS[stage].fail(
-                            repo, ctx, row, error, "watchdog"
-                        )
-                        result.details["failed"] += 1
+                for r in rows:
+                    if r["dead_lease"]:
+                        result.details["dead_lease"] += 1
                     else:
-                        await sql.note_resend(s, r["id"])
-                        result.dispatches.append(Dispatch(stage, r["id"]))
-                        result.details["resent"] += 1
-            if len(stuck) < SWEEP_BATCH_SIZE:
+                        if stage not in oldest:
+                            oldest[stage] = _oldest_waiting(ctx, stage)
+                        queued = oldest[stage]
+                        if queued is not None and queued <= float(r["since"]):
+                            result.details["waiting"] += 1  # its message is still queued
+                            continue
+                        result.details["lost"] += 1
+                    await repo.note_dispatched(r["id"], stage)
+                    batch.append(Dispatch(stage, r["id"]))
+            # Sent right after the batch that decided them commits, not at the end of
+            # the run: a run that fails later has lost nothing it already decided.
+            if ctx.enqueue is not None:
+                ctx.enqueue(batch)
+            else:
+                result.dispatches += batch
+            result.changed += len(batch)
+            if len(rows) < SWEEP_BATCH_SIZE:
                 break
+    if result.changed:
+        log.info("requests re-dispatched", job="watchdog", **result.details)
     await _rescue_uploads(ctx, result)
-    result.changed = result.details["resent"] + result.details["failed"]
     return result
+
+
+def _oldest_waiting(ctx: Context, stage: Stage) -> float | None:
+    if ctx.queues is None:
+        return None
+    try:
+        return ctx.queues.oldest_sent_at(stage)
+    except Exception as e:
+        log.warning("watchdog: queue unreadable", stage=str(stage), error_type=type(e).__name__)
+        return _QUEUE_UNKNOWN
 
 
 async def _rescue_uploads(ctx: Context, result: JobResult) -> None:
@@ -69,7 +100,8 @@ async def _rescue_uploads(ctx: Context, result: JobResult) -> None:
             s, UPLOAD_QUEUED_SECONDS, STALE_CLAIM.total_seconds(), SWEEP_BATCH_SIZE
         )
     result.tasks += [("ops.bulk_upload", job_id) for job_id in ids]
-    result.details["resent"] += len(ids)
+    result.details["uploads"] = len(ids)
+    result.changed += len(ids)
 
 
 async def expire_clarifications(ctx: Context, now: datetime) -> JobResult:

@@ -10,12 +10,13 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from db.repository import Repository, RequestRow
+from pipeline import request_meta as M
+from pipeline import single_flight
 from pipeline.cache import object_key
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError
 from pipeline.lesson import Lesson
 from pipeline.runner import BaseStage, Dispatch
-from pipeline.stages.limits import hard_limit
 from pipeline.states import Stage, Status
 
 
@@ -38,10 +39,9 @@ async def load_lesson(ctx: Context, url: str | None) -> Lesson:
 class AudioStage(BaseStage[Narration]):
     stage = Stage.audio
     claims = (Status.generating_audio,)
-    lease_seconds = hard_limit(Stage.audio)
 
     async def work(self, ctx: Context, row: RequestRow) -> Narration:
-        lesson = await load_lesson(ctx, row.metadata.get("script_url"))
+        lesson = await load_lesson(ctx, row.metadata.get(M.SCRIPT_URL))
         verdict = ctx.providers.safety.check_lesson(lesson)
         if not verdict.safe:
             raise PermanentStageError(verdict.reason)
@@ -57,30 +57,16 @@ class AudioStage(BaseStage[Narration]):
     async def complete(
         self, repo: Repository, ctx: Context, row: RequestRow, result: Narration
     ) -> list[Dispatch]:
-        key = row.cache_key or ""
-        await repo.lock_cache_key(key)
-        content_id = await repo.save_fast_path_content(
-            cache_key=key,
-            topic_id=row.topic_id or "",
-            interest_id=row.interest_id or "",
-            style=row.style,
-            script_url=row.metadata["script_url"],
-            audio_url=result.audio_url,
-            duration_seconds=math.ceil(result.duration_seconds),
-            generation_metadata={"audio_mime_type": result.mime_type},
-        )
-        await repo.transition(
-            row.id,
-            Status.generating_audio,
-            Status.fast_path_ready,
-            generated_content_id=content_id,
-        )
-        for f in await repo.followers(row.id, (Status.cache_check,)):
-            await repo.transition(
-                f.id,
-                Status.cache_check,
-                Status.fast_path_ready,
-                generated_content_id=content_id,
-                cache_hit=True,
+        async def save_content() -> str:
+            return await repo.save_fast_path_content(
+                cache_key=row.cache_key or "",
+                topic_id=row.topic_id or "",
+                interest_id=row.interest_id or "",
+                style=row.style,
+                script_url=row.metadata[M.SCRIPT_URL],
+                audio_url=result.audio_url,
+                duration_seconds=math.ceil(result.duration_seconds),
+                generation_metadata={"audio_mime_type": result.mime_type},
             )
-        return [Dispatch(Stage.video, row.id)]
+
+        return await single_flight.fast_path(repo, row, save_content)

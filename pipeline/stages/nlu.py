@@ -9,7 +9,6 @@ from pipeline.context import Context
 from pipeline.errors import PermanentStageError
 from pipeline.providers.protocols import Understanding
 from pipeline.runner import BaseStage, Dispatch
-from pipeline.stages.limits import hard_limit
 from pipeline.states import Stage, Status
 
 NO_TOPIC = (
@@ -27,7 +26,6 @@ def query_text(row: RequestRow) -> str:
 class NluStage(BaseStage[Understanding]):
     stage = Stage.nlu
     claims = (Status.nlu_processing,)
-    lease_seconds = hard_limit(Stage.nlu)
 
     async def work(self, ctx: Context, row: RequestRow) -> Understanding:
         query = query_text(row)

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from db.repository import Repository, RequestRow
+from pipeline import request_meta as M
 from pipeline.cache import object_key
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError
 from pipeline.runner import BaseStage, Dispatch
-from pipeline.stages.limits import hard_limit
 from pipeline.states import Stage, Status
 
 
 class ScriptStage(BaseStage[str]):
     stage = Stage.script
     claims = (Status.generating_script,)
-    lease_seconds = hard_limit(Stage.script)
 
     async def work(self, ctx: Context, row: RequestRow) -> str:
         catalog = await ctx.catalog()
@@ -23,7 +22,7 @@ class ScriptStage(BaseStage[str]):
         if topic is None or interest is None:
             raise PermanentStageError("The request's topic or interest is no longer available.")
         lesson = await ctx.providers.writer.write(
-            topic, interest, row.style, row.metadata.get("grade_level")
+            topic, interest, row.style, row.metadata.get(M.GRADE_LEVEL)
         )
         return await ctx.providers.storage.put_bytes(
             object_key(row.cache_key or "", "script.json"),
@@ -38,6 +37,6 @@ class ScriptStage(BaseStage[str]):
             row.id,
             Status.generating_script,
             Status.generating_audio,
-            metadata={"script_url": result},
+            metadata={M.SCRIPT_URL: result},
         )
         return [Dispatch(Stage.audio, row.id)]

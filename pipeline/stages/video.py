@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import math
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from db.repository import Repository, RequestRow
+from pipeline import request_meta as M
+from pipeline import single_flight
 from pipeline.cache import object_key
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError, StageError
-from pipeline.runner import BaseStage, Dispatch, record_failure
+from pipeline.runner import BaseStage, Dispatch
 from pipeline.stages.audio import load_lesson
-from pipeline.stages.limits import hard_limit
 from pipeline.states import Stage, Status
 
 
@@ -35,19 +35,21 @@ class Rendered:
 class VideoStage(BaseStage[Rendered]):
     stage = Stage.video
     claims = (Status.fast_path_ready, Status.generating_video)
-    lease_seconds = hard_limit(Stage.video)
 
     async def start(self, repo: Repository, row: RequestRow) -> RequestRow | None:
-        if row.metadata.get("role") == "follower":
-            leader = await repo.load(row.metadata.get("leader_id", ""))
+        if row.metadata.get(M.ROLE) == "follower":
+            leader = await repo.load(row.metadata.get(M.LEADER_ID, ""))
             if leader is not None and leader.status in self.claims:
                 return None  # the leader renders; it completes this request too
         if row.status == Status.fast_path_ready:
-            token = row.metadata["lease"]["token"]
-            await repo.transition(
-                row.id, row.status, Status.generating_video, metadata={"role": "leader"}
+            # Same stage, same claim: the lease and the crash count carry over.
+            return await repo.transition(
+                row.id,
+                row.status,
+                Status.generating_video,
+                metadata={M.ROLE: "leader"},
+                keep_lease=True,
             )
-            return await repo.claim(row.id, (Status.generating_video,), token, self.lease_seconds)
         return row
 
     async def work(self, ctx: Context, row: RequestRow) -> Rendered:
@@ -77,49 +79,21 @@ class VideoStage(BaseStage[Rendered]):
     async def complete(
         self, repo: Repository, ctx: Context, row: RequestRow, result: Rendered
     ) -> list[Dispatch]:
-        await repo.lock_cache_key(row.cache_key or "")
-        await repo.save_video(
-            row.generated_content_id or "",
-            video_url=result.video_url,
-            thumbnail_url=result.thumbnail_url,
-            duration_seconds=math.ceil(result.duration_seconds),
-            file_size_bytes=result.file_size_bytes,
-            generation_metadata={"video": result.metadata},
-        )
-        await repo.transition(row.id, Status.generating_video, Status.completed)
-        await complete_followers(repo, row, {})
-        return []
+        async def save_video() -> None:
+            await repo.save_video(
+                row.generated_content_id or "",
+                video_url=result.video_url,
+                thumbnail_url=result.thumbnail_url,
+                duration_seconds=math.ceil(result.duration_seconds),
+                file_size_bytes=result.file_size_bytes,
+                generation_metadata={"video": result.metadata},
+            )
+
+        return await single_flight.completed(repo, row, save_video)
 
     async def fail(
         self, repo: Repository, ctx: Context, row: RequestRow, error: StageError, kind: str
     ) -> list[Dispatch]:
         if not row.generated_content_id:
-            return await record_failure(repo, row, self.stage, error, kind)
-        note = {
-            "video_error": error.message,
-            "failed_stage": "video",
-            "error_kind": kind,
-            "degraded_at": time.time(),
-        }
-        await repo.transition(
-            row.id,
-            row.status,
-            Status.completed,
-            error_message=f"Video could not be made ({error.message}); the lesson is "
-            "available as script and audio.",
-            metadata=note,
-        )
-        await complete_followers(repo, row, note)
-        return []
-
-
-async def complete_followers(repo: Repository, leader: RequestRow, note: dict[str, Any]) -> None:
-    for f in await repo.followers(leader.id, (Status.cache_check, Status.fast_path_ready)):
-        await repo.transition(
-            f.id,
-            f.status,
-            Status.completed,
-            generated_content_id=leader.generated_content_id,
-            cache_hit=True,
-            metadata=note,
-        )
+            return await single_flight.failed(repo, row, self.stage, error, kind)
+        return await single_flight.degraded(repo, row, error, kind)

@@ -22,7 +22,7 @@ def test_upgrade_downgrade_upgrade(empty_db: str) -> None:
     assert asyncio.run(m.current_revision(url)) == m.head_revision()
     with connect(empty_db) as conn:
         first = snapshot(conn)
-    assert sum(1 for i in first if i[0] == "table") == 14
+    assert sum(1 for i in first if i[0] == "table") == 15  # the seed's 14 + 003's side table
 
     m.downgrade(url, "base")
     assert asyncio.run(m.current_revision(url)) is None
@@ -44,6 +44,25 @@ def test_002_downgrades_alone(migrated_db: str) -> None:
             "WHERE table_name = 'content_requests' AND column_name = 'deleted_at'"
         ).fetchall()
     assert cols == []
+
+
+def test_003_downgrades_alone_and_cascades_with_its_request(migrated_db: str) -> None:
+    with connect(migrated_db) as conn:
+        conn.execute(
+            "INSERT INTO organizations (id, name, org_type) VALUES ('org_x', 'X', 'district');"
+            "INSERT INTO users (id, email, password_hash, first_name, last_name, role, org_id, "
+            "grade_level) VALUES ('user_x', 'x@example.org', '!', 'A', 'B', 'student', 'org_x', 9);"
+            "INSERT INTO content_requests (id, student_id, original_query) "
+            "VALUES ('req_x', 'user_x', 'q');"
+            "INSERT INTO request_execution (request_id, stage) VALUES ('req_x', 'nlu')"
+        )
+        conn.execute("DELETE FROM content_requests WHERE id = 'req_x'")
+        assert conn.execute("SELECT count(*) FROM request_execution").fetchone()[0] == 0
+    url = asyncpg_url(migrated_db)
+    m.downgrade(url, "002")
+    with connect(migrated_db) as conn:
+        found = conn.execute("SELECT to_regclass('request_execution')").fetchone()[0]
+    assert found is None
 
 
 def test_unknown_revision_is_a_clear_error(migrated_db: str) -> None:

@@ -23,6 +23,18 @@ DELIBERATE_DEVIATIONS: dict[tuple[object, ...], str] = {
     ): "002: the retention job's partial index",
     ("extension", "pgcrypto"): "001: generate_id() calls gen_random_bytes() from pgcrypto",
 }
+# Tables the seed does not have, each with its reason: every item of theirs (columns,
+# constraints, indexes) is part of that one deviation.
+DEVIATING_TABLES: dict[str, str] = {
+    "request_execution": (
+        "003: the runner's execution state (lease by the database clock, claims, crashes, "
+        "attempts, last dispatch) in columns beside content_requests, not in its JSONB"
+    ),
+}
+
+
+def _of_deviating_table(item: tuple[object, ...]) -> bool:
+    return item[0] in {"table", "column", "constraint", "index"} and item[1] in DEVIATING_TABLES
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +60,9 @@ def test_seed_document_has_the_ddl_we_compare_against() -> None:
 def test_migrated_schema_has_nothing_the_seed_lacks_but_named_deviations(catalogs) -> None:
     seed_items, migrated_items = catalogs
     extra = migrated_items - seed_items
+    side = {i for i in extra if _of_deviating_table(i)}
+    assert {("table", t) for t in DEVIATING_TABLES} <= side
+    extra -= side
     assert extra == set(DELIBERATE_DEVIATIONS), sorted(map(str, extra ^ set(DELIBERATE_DEVIATIONS)))
 
 

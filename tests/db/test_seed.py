@@ -105,4 +105,4 @@ def test_unknown_revision_is_a_clear_cli_error(migrated_db: str) -> None:
 def test_db_current_reports_head(migrated_db: str) -> None:
     result = vividly(migrated_db, "db", "current")
     assert result.returncode == 0
-    assert result.stdout.strip() == "002"
+    assert result.stdout.strip() == "003"

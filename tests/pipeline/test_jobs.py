@@ -265,28 +265,85 @@ async def test_clarification_expiry(ctx) -> None:
     assert (await run_job(ctx, "clarification_expiry")).changed == 0
 
 
-async def test_watchdog_resends_stuck_work_and_fails_it_after_its_attempts(ctx) -> None:
-    stuck = add_request("generating_script", "200 seconds", metadata={"cache_key": "k"})
-    busy = add_request("generating_script", "100 seconds", metadata={"cache_key": "k"})
-    spent = add_request(
-        "generating_audio", "10 minutes", metadata={"cache_key": "k", "watchdog_resends": 4}
-    )
-    leader = add_request("generating_video", "1 second", metadata={"role": "leader"})
-    follower = add_request(
-        "cache_check", "1 hour", metadata={"role": "follower", "leader_id": leader}
-    )
-    first = await run_job(ctx, "watchdog")
-    sent = {(str(d.stage), d.request_id) for d in first.dispatches}
-    assert ("script", stuck) in sent
-    assert not {busy, follower, leader} & {rid for _, rid in sent}
-    assert sql(
-        "SELECT metadata->>'watchdog_resends' FROM content_requests WHERE id = %s", stuck
-    ) == [("1",)]
-    assert status_of(spent)[0] == "failed"
-    assert "did not finish after 5 attempts" in status_of(spent)[2]
+def add_execution(rid: str, stage: str, **cols: str) -> None:
+    """An execution row; values are SQL expressions (e.g. "now() - interval '1 s'")."""
+    names = ", ".join(["request_id", "stage", *cols])
+    values = ", ".join(["%s", "%s", *cols.values()])
+    sql(f"INSERT INTO request_execution ({names}) VALUES ({values})", rid, stage)
 
-    second = await run_job(ctx, "watchdog")
-    assert stuck not in {d.request_id for d in second.dispatches}  # the clock restarted
+
+class QueueStandIn:
+    """The broker's answer about queues, fixed by the test: stage -> oldest sent_at."""
+
+    def __init__(self, oldest: dict[str, float | None]) -> None:
+        self.oldest = oldest
+
+    def oldest_sent_at(self, stage: object) -> float | None:
+        return self.oldest.get(str(stage))
+
+
+async def test_watchdog_dispatches_the_lost_and_leaves_the_waiting(ctx) -> None:
+    import dataclasses
+    import time
+
+    lost = add_request("generating_script", "200 seconds", metadata={"cache_key": "k"})
+    young = add_request("generating_script", "100 seconds", metadata={"cache_key": "k"})
+    dead = add_request("generating_audio", "10 seconds", metadata={"cache_key": "k"})
+    add_execution(
+        dead,
+        "audio",
+        lease_task_id="'t1'",
+        lease_try="0",
+        lease_expires_at="now() - interval '1 second'",
+        claimed_at="now() - interval '21 seconds'",
+        dispatched_at="now() - interval '22 seconds'",
+    )
+    live = add_request("generating_video", "1 hour", metadata={"role": "leader"})
+    add_execution(
+        live,
+        "video",
+        lease_task_id="'t2'",
+        lease_try="0",
+        lease_expires_at="now() + interval '20 seconds'",
+        claimed_at="now() - interval '50 minutes'",
+        dispatched_at="now() - interval '1 hour'",
+    )
+    follower = add_request(
+        "cache_check", "1 hour", metadata={"role": "follower", "leader_id": live}
+    )
+    tired = add_request("generating_audio", "1 hour", metadata={"cache_key": "k"})
+    add_execution(
+        tired, "audio", attempts="99", crashes="2", dispatched_at="now() - interval '1 hour'"
+    )
+    behind = add_request("nlu_processing", "10 minutes")
+    # The nlu queue still holds a message sent before `behind` was dispatched.
+    probe = QueueStandIn({"nlu": time.time() - 3600})
+    wctx = dataclasses.replace(ctx, queues=probe)
+
+    first = await run_job(wctx, "watchdog")
+    sent = {d.request_id: str(d.stage) for d in first.dispatches}
+    assert sent.get(lost) == "script"
+    assert sent.get(dead) == "audio"  # at once: its lease died, whatever the age
+    assert sent.get(tired) == "audio"
+    assert not {young, live, follower, behind} & set(sent)
+    assert first.details["waiting"] >= 1
+    # The watchdog never fails or degrades: a re-dispatch is not an attempt.
+    assert status_of(tired)[0] == "generating_audio"
+    assert sql("SELECT attempts, crashes FROM request_execution WHERE request_id = %s", tired) == [
+        (99, 2)
+    ]
+    # The dead lease is kept for the next claim to count it as a crash.
+    assert sql("SELECT lease_task_id FROM request_execution WHERE request_id = %s", dead) == [
+        ("t1",)
+    ]
+
+    second = await run_job(wctx, "watchdog")
+    again = {d.request_id for d in second.dispatches}
+    assert not {lost, dead, tired} & again  # the clock restarted at the re-dispatch
+
+    probe.oldest["nlu"] = None  # the queue drained without `behind`: its message is lost
+    third = await run_job(wctx, "watchdog")
+    assert behind in {d.request_id for d in third.dispatches}
 
 
 async def test_watchdog_resends_lost_bulk_upload_jobs(ctx) -> None:

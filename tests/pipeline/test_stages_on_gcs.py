@@ -8,6 +8,7 @@ import dataclasses
 import json
 import uuid
 
+from db.repository import Lease
 from pipeline.api import PipelineAPI
 from pipeline.cache import cache_key
 from pipeline.context import Context
@@ -41,7 +42,8 @@ async def test_a_lesson_is_stored_in_gcs_under_its_cache_key(
     while sent:  # what the workers would do, one delivery at a time
         d = sent.pop(0)
         stages_run.append(str(d.stage))
-        sent += await run_stage(SPECS[d.stage], gcs_ctx, d.request_id, token=str(uuid.uuid4()))
+        lease = Lease(str(uuid.uuid4()), 0)
+        sent += await run_stage(SPECS[d.stage], gcs_ctx, d.request_id, lease)
 
     r = row(rid)
     assert r["status"] == "completed", r["error_message"]

@@ -35,10 +35,12 @@ async def test_killed_pool_child_is_redelivered_and_completes(api, worker) -> No
     assert content_rows(rid) == 1
 
 
-async def test_killed_worker_is_rescued_by_the_watchdog_after_restart(api, worker, ctx) -> None:
+async def test_killed_worker_is_rescued_by_the_watchdog_once_its_lease_dies(
+    api, worker, ctx
+) -> None:
     from pipeline.jobs import run_job
     from workers.app import app
-    from workers.tasks import send
+    from workers.client import send
 
     # Only a victim worker consumes the audio queue for now.
     app.control.cancel_consumer("audio", destination=[worker.name], reply=True)
@@ -54,18 +56,23 @@ async def test_killed_worker_is_rescued_by_the_watchdog_after_restart(api, worke
         app.control.add_consumer("audio", destination=[worker.name], reply=True)
 
     assert row(rid)["status"] == "generating_audio"
-    # Time passes beyond the audio stage's hard limit (without waiting for it).
-    with connect(TEST_ENV.database) as c:
-        c.execute("SET session_replication_role = replica")
-        c.execute(
-            "UPDATE content_requests SET updated_at = now() - interval '10 minutes' WHERE id = %s",
-            (rid,),
-        )
+    # Nothing is re-sent while the dead worker's lease still runs (LEASE_SECONDS=3) …
+    assert rid not in {d.request_id for d in (await run_job(ctx, "watchdog")).dispatches}
+    # … and at the first sweep after it ran out, whatever the audio stage's hard limit.
+    await asyncio.to_thread(
+        wait_for,
+        lambda: scalar(
+            "SELECT lease_expires_at < clock_timestamp() FROM request_execution "
+            "WHERE request_id = %s",
+            rid,
+        ),
+        10,
+    )
     result = await run_job(ctx, "watchdog")
-    assert any(d.request_id == rid for d in result.dispatches)
+    assert [d.stage for d in result.dispatches if d.request_id == rid] == ["audio"]
     send(result.dispatches)
 
     r = await settle(rid, within=60)
     assert r["status"] == "completed"
-    assert r["metadata"]["watchdog_resends"] == 1
+    assert r["error_message"] is None
     assert content_rows(rid) == 1

@@ -103,7 +103,7 @@ async def test_provider_that_always_fails_ends_failed_with_a_message(api) -> Non
     assert r["status"] == "failed"
     assert r["retry_count"] == 3  # 4 attempts
     assert fakes.calls("speech") == 4
-    assert "audio stage still failing after 4 attempts" in r["error_message"]
+    assert "audio stage still failed after 4 attempts" in r["error_message"]
     assert r["metadata"]["failed_stage"] == "audio"
     assert r["metadata"]["error_kind"] == "exhausted"
 

@@ -1,0 +1,220 @@
+"""Single-flight generation (SPEC rule 8), in one module.
+
+Requests with the same cache key that arrive while one of them generates attach to it
+(`role: follower`, `leader_id`) instead of generating again. Every decision about a key
+— join or lead, and every outcome of a leader: fast path, completion, degradation,
+failure — is taken under one per-key advisory lock held to the end of its transaction,
+and reads the followers only after taking it, so no follower can attach to a leader in
+the instant that leader moves on without being carried along.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from db.repository import Repository, RequestRow
+from pipeline import request_meta as M
+from pipeline.dispatch import Dispatch
+from pipeline.errors import StageError
+from pipeline.states import Stage, Status
+
+log = structlog.get_logger("vividly.single_flight")
+
+# Failure kinds a follower would meet again on the same key: it fails with its leader.
+# Anything else (retries exhausted on a transient error) lets one follower lead again.
+SHARED_FAILURE_KINDS = frozenset({"permanent", "internal", "poison"})
+
+_WAITING = (Status.cache_check,)
+_ATTACHED = (Status.cache_check, Status.fast_path_ready)
+
+
+async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
+    """cache_check's decision for `row` (in cache_check): serve a full hit, join an
+    in-flight leader, lead the video from a script+audio hit, or lead a generation."""
+    await repo.lock_cache_key(key)
+    content = await repo.content_by_key(key)
+    frm = Status.cache_check
+    if content is not None and content.video_url:
+        await repo.transition(
+            row.id,
+            frm,
+            Status.completed,
+            generated_content_id=content.id,
+            cache_hit=True,
+            metadata={M.CACHE_KEY: key, M.CACHE: "full_hit"},
+            drop_metadata=(M.ROLE, M.LEADER_ID),
+        )
+        await _complete_followers(repo, row.id, content.id, {})
+        return []
+    leader = await repo.inflight_leader(key, exclude=row.id)
+    if leader is not None:
+        follow = {M.CACHE_KEY: key, M.ROLE: "follower", M.LEADER_ID: leader.id}
+        if content is not None and content.audio_url:
+            await repo.transition(
+                row.id,
+                frm,
+                Status.fast_path_ready,
+                generated_content_id=content.id,
+                cache_hit=True,
+                metadata={**follow, M.CACHE: "fast_path_hit"},
+            )
+        else:
+            await repo.patch(row.id, frm, {**follow, M.CACHE: "joined"}, cache_hit=True)
+        # Followers that were waiting on this request now wait on the same leader.
+        for f in await repo.followers(row.id, _ATTACHED):
+            await repo.patch(f.id, f.status, {M.LEADER_ID: leader.id})
+        return []
+    lead = {M.CACHE_KEY: key, M.ROLE: "leader", M.LEADER_ID: None}
+    if content is not None and content.audio_url:
+        await repo.transition(
+            row.id,
+            frm,
+            Status.fast_path_ready,
+            generated_content_id=content.id,
+            cache_hit=True,
+            metadata={**lead, M.CACHE: "fast_path_hit"},
+            drop_metadata=(M.LEADER_ID,),
+        )
+        await _fast_path_followers(repo, row.id, content.id)
+        return [Dispatch(Stage.video, row.id)]
+    await repo.transition(
+        row.id,
+        frm,
+        Status.generating_script,
+        cache_hit=False,
+        metadata={**lead, M.CACHE: "miss"},
+        drop_metadata=(M.LEADER_ID,),
+    )
+    return [Dispatch(Stage.script, row.id)]
+
+
+async def fast_path(
+    repo: Repository, leader: RequestRow, save_content: Callable[[], Awaitable[str]]
+) -> list[Dispatch]:
+    """generating_audio -> fast_path_ready for the leader and every follower waiting."""
+    await repo.lock_cache_key(leader.cache_key or "")
+    content_id = await save_content()
+    await repo.transition(
+        leader.id,
+        Status.generating_audio,
+        Status.fast_path_ready,
+        generated_content_id=content_id,
+    )
+    await _fast_path_followers(repo, leader.id, content_id)
+    return [Dispatch(Stage.video, leader.id)]
+
+
+async def completed(
+    repo: Repository, leader: RequestRow, save_video: Callable[[], Awaitable[None]]
+) -> list[Dispatch]:
+    """generating_video -> completed, and the followers complete with the same content."""
+    await repo.lock_cache_key(leader.cache_key or "")
+    await save_video()
+    await repo.transition(leader.id, Status.generating_video, Status.completed)
+    await _complete_followers(repo, leader.id, leader.generated_content_id, {})
+    return []
+
+
+async def degraded(
+    repo: Repository, leader: RequestRow, error: StageError, kind: str
+) -> list[Dispatch]:
+    """Video failed for good after the fast path: the leader and its followers end
+    `completed` with the vivid_now content and the same error (SPEC rule 9)."""
+    await repo.lock_cache_key(leader.cache_key or "")
+    note = {
+        M.VIDEO_ERROR: error.message,
+        M.FAILED_STAGE: str(Stage.video),
+        M.ERROR_KIND: kind,
+        M.DEGRADED_AT: time.time(),
+    }
+    message = (
+        f"Video could not be made ({error.message}); the lesson is available as script "
+        "and audio."
+    )
+    await repo.transition(
+        leader.id, leader.status, Status.completed, error_message=message, metadata=note
+    )
+    await _complete_followers(
+        repo, leader.id, leader.generated_content_id, note, error_message=message
+    )
+    return []
+
+
+async def failed(
+    repo: Repository, row: RequestRow, stage: Stage, error: StageError, kind: str
+) -> list[Dispatch]:
+    """The request fails. If it led a generation, its followers fail with the same
+    message when they would fail the same way; otherwise one of them leads again and
+    the others stay attached to it."""
+    if row.cache_key and row.metadata.get(M.ROLE) == "leader":
+        await repo.lock_cache_key(row.cache_key)
+    note = {M.FAILED_STAGE: str(stage), M.ERROR_KIND: kind, M.FAILED_AT: time.time()}
+    await repo.transition(
+        row.id, row.status, Status.failed, error_message=error.message, metadata=note
+    )
+    if row.metadata.get(M.ROLE) != "leader":
+        return []
+    followers = await repo.followers(row.id, _WAITING)
+    if not followers:
+        return []
+    if kind in SHARED_FAILURE_KINDS:
+        for f in followers:
+            await repo.transition(
+                f.id,
+                f.status,
+                Status.failed,
+                error_message=error.message,
+                metadata={**note, M.FAILED_WITH_LEADER: row.id},
+            )
+        log.info("followers failed with their leader", request_id=row.id, followers=len(followers))
+        return []
+    first, *rest = followers
+    await repo.patch(first.id, first.status, {M.ROLE: None, M.LEADER_ID: None})
+    for f in rest:
+        await repo.patch(f.id, f.status, {M.LEADER_ID: first.id})
+    log.info("follower leads again", request_id=row.id, new_leader=first.id, attached=len(rest))
+    return [Dispatch(Stage.cache_check, first.id)]
+
+
+def retry_status(row: RequestRow, stage: Stage) -> Status:
+    """Where a retry re-opens a failed request. Past NLU it re-enters through the cache
+    check, under the key's lock: it joins an in-flight leader or is served finished
+    content before it leads again, so a retry never makes a second leader."""
+    if stage == Stage.nlu or not (row.topic_id and row.interest_id):
+        return Status.nlu_processing
+    return Status.cache_check
+
+
+async def _fast_path_followers(repo: Repository, leader_id: str, content_id: str) -> None:
+    for f in await repo.followers(leader_id, _WAITING):
+        await repo.transition(
+            f.id,
+            Status.cache_check,
+            Status.fast_path_ready,
+            generated_content_id=content_id,
+            cache_hit=True,
+        )
+
+
+async def _complete_followers(
+    repo: Repository,
+    leader_id: str,
+    content_id: str | None,
+    note: dict[str, Any],
+    error_message: str | None = None,
+) -> None:
+    extra: dict[str, Any] = {"error_message": error_message} if error_message else {}
+    for f in await repo.followers(leader_id, _ATTACHED):
+        await repo.transition(
+            f.id,
+            f.status,
+            Status.completed,
+            generated_content_id=content_id,
+            cache_hit=True,
+            metadata=note,
+            **extra,
+        )
