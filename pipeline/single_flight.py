@@ -132,8 +132,7 @@ async def degraded(
         M.DEGRADED_AT: time.time(),
     }
     message = (
-        f"Video could not be made ({error.message}); the lesson is available as script "
-        "and audio."
+        f"Video could not be made ({error.message}); the lesson is available as script and audio."
     )
     await repo.transition(
         leader.id, leader.status, Status.completed, error_message=message, metadata=note

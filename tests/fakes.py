@@ -10,8 +10,9 @@ The test process and the worker processes share a control directory (VIVIDLY_FAK
 
 from __future__ import annotations
 
+import asyncio
 import os
-import time
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -64,13 +65,17 @@ def _record(name: str) -> int:
     return before
 
 
-def _maybe_fail(name: str, before: int) -> None:
+async def _maybe_fail(name: str, before: int, args: tuple[Any, ...]) -> None:
     path = control_dir() / "fail" / name
     if not path.exists():
         return
     spec = path.read_text().split()
     if spec[0] == "slow":  # take this long, then succeed: time to kill the worker
-        time.sleep(float(spec[1]))
+        await asyncio.sleep(float(spec[1]))
+        return
+    if spec[0] == "kill":
+        if any(getattr(a, "id", None) == spec[1] for a in args):
+            os.kill(os.getpid(), signal.SIGKILL)
         return
     if spec[0] == "permanent":
         raise PermanentStageError(f"{name} provider rejected the input (test)")
@@ -94,7 +99,7 @@ class Counted:
             return getattr(self.real, attr)
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            _maybe_fail(self.name, _record(self.name))
+            await _maybe_fail(self.name, _record(self.name), args)
             target = self.real if self.instant is None or _real_media() else self.instant
             return await getattr(target, attr)(*args, **kwargs)
 

@@ -163,78 +163,155 @@ def free_port() -> int:
 
 
 class WorkerProcess:
-    """`celery worker` in a subprocess; its stdout+stderr go to `log_path`."""
+    """`celery worker` in a subprocess (its own process group); stdout+stderr go to
+    `log_path`. `env` overrides settings for this worker only."""
 
     # Its Prometheus endpoint: each worker gets a free port and its own multiprocess dir.
     metrics_url = ""
 
-    def __init__(self, proc: subprocess.Popen[bytes], log_path: Path, name: str) -> None:
-        self.proc, self.log_path, self.name = proc, log_path, name
+    def __init__(self, concurrency: int, queues: str, env: dict[str, str] | None = None) -> None:
+        self.concurrency, self.queues, self.env = concurrency, queues, dict(env or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = TEST_ENV.tmp / "unused.log"
+        self.name = ""
+        self.starts = 0
+        self.logs: list[Path] = []  # one per launch
 
     @classmethod
     @contextmanager
     def start(
-        cls, concurrency: int = 2, queues: str = "watchdog,video,audio,script,nlu,maintenance,bulk"
+        cls,
+        concurrency: int = 2,
+        queues: str = "watchdog,video,audio,script,nlu,maintenance,bulk",
+        env: dict[str, str] | None = None,
     ) -> Iterator[WorkerProcess]:
-        tag = uuid.uuid4().hex[:6]
-        log_path = TEST_ENV.tmp / f"worker-{tag}.log"
-        name = f"test-{tag}@{os.uname().nodename}"
-        log = open(log_path, "wb")
-        metrics_port = free_port()
-        metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=TEST_ENV.tmp))
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-P",
-                "prefork",
-                "-c",
-                str(concurrency),
-                "-Q",
-                queues,
-                "--without-gossip",
-                "--without-mingle",
-                "-l",
-                "INFO",
-                "-n",
-                f"test-{uuid.uuid4().hex[:6]}@%h",
-            ],
-            cwd=REPO,
-            env={
-                **os.environ,
-                "METRICS_PORT": str(metrics_port),
-                "METRICS_ADDR": "127.0.0.1",
-                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        worker = cls(proc, log_path, name)
-        worker.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        worker = cls(concurrency, queues, env)
         try:
-            wait_for(lambda: b"ready." in log_path.read_bytes() or proc.poll() is not None, 60)
-            if proc.poll() is not None:
-                raise RuntimeError(f"worker exited: {log_path.read_text()[-3000:]}")
+            worker.launch()
             yield worker
         finally:
             worker.stop()
-            log.close()
+
+    def launch(self) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.log_path = TEST_ENV.tmp / f"worker-{tag}.log"
+        self.logs.append(self.log_path)
+        self.name = f"test-{tag}@{os.uname().nodename}"
+        metrics_port = free_port()
+        metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=TEST_ENV.tmp))
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable, "-m", "celery", "-A", "workers.app", "worker",
+                    "-P", "prefork", "-c", str(self.concurrency), "-Q", self.queues,
+                    "--without-gossip", "--without-mingle", "-l", "INFO", "-n", self.name,
+                ],
+                cwd=REPO,
+                env={
+                    **os.environ,
+                    "METRICS_PORT": str(metrics_port),
+                    "METRICS_ADDR": "127.0.0.1",
+                    "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                    **self.env,
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        self.starts += 1
+        self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
+        proc = self.proc
+        wait_for(lambda: b"ready." in self.log_path.read_bytes() or proc.poll() is not None, 60)
+        if proc.poll() is not None:
+            raise RuntimeError(f"worker exited: {self.log_text()[-3000:]}")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def children(self) -> list[int]:
+        """The pids of the pool children (prefork), from /proc."""
+        if not self.alive():
+            return []
+        assert self.proc is not None
+        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        try:
+            return [int(x) for x in path.read_text().split()]
+        except OSError:
+            return []
+
+    def signal_all(self, sig: signal.Signals) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, sig)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def events(self, event: str) -> list[dict[str, object]]:
+        """The JSON log lines with this event, across every launch of this worker."""
+        import json
+
+        found = []
+        for path in self.logs:
+            for line in path.read_text(errors="replace").splitlines():
+                if line.startswith("{") and f'"{event}"' in line:
+                    entry = json.loads(line)
+                    if entry.get("event") == event:
+                        found.append(entry)
+        return found
+
     def kill(self) -> None:
         """SIGKILL the whole worker: main process and pool children, no goodbye."""
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(10)
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        if self.alive():
+            assert self.proc is not None
+            os.killpg(self.proc.pid, signal.SIGCONT)  # a paused worker cannot stop
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+    @contextmanager
+    def stopped(self) -> Iterator[None]:
+        """Stop this worker for a while (e.g. for a test that runs its own cluster)."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.launch()
+
+
+class BeatProcess:
+    """`vividly beat` (RedBeat, resilient) in a subprocess."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.log_path = TEST_ENV.tmp / f"beat-{tag}.log"
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "workers.cli", "beat",
+                 "--schedule", str(self.log_path) + ".db"],
+                cwd=REPO,
+                env={**os.environ, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        wait_for(lambda: b"Acquired" in self.log_path.read_bytes() or self.proc.poll(), 30)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"beat exited: {self.log_path.read_text()[-3000:]}")
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.alive():
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(20)

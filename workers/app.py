@@ -49,6 +49,9 @@ def create_app() -> Celery:
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
         worker_prefetch_multiplier=1,
+        # A pool child that warms up the NLU model takes seconds to start on a busy
+        # machine; Celery's 4 s default would SIGKILL and respawn it in a loop.
+        worker_proc_alive_timeout=30,
         worker_hijack_root_logger=False,
         # Our JSON handler writes to the real stderr; Celery's stdout proxy would loop.
         worker_redirect_stdouts=False,

@@ -318,7 +318,8 @@ async def test_watchdog_dispatches_the_lost_and_leaves_the_waiting(ctx) -> None:
     behind = add_request("nlu_processing", "10 minutes")
     # The nlu queue still holds a message sent before `behind` was dispatched.
     probe = QueueStandIn({"nlu": time.time() - 3600})
-    wctx = dataclasses.replace(ctx, queues=probe)
+    settings = ctx.settings.model_copy(update={"watchdog_lost_after_seconds": 120.0})
+    wctx = dataclasses.replace(ctx, queues=probe, settings=settings)
 
     first = await run_job(wctx, "watchdog")
     sent = {d.request_id: str(d.stage) for d in first.dispatches}

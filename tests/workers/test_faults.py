@@ -9,7 +9,7 @@ import signal
 import pytest
 
 from tests import fakes
-from tests.support import TEST_ENV, WorkerProcess, connect, wait_for
+from tests.support import WorkerProcess, wait_for
 from tests.workers.helpers import fresh_topic, row, scalar, settle
 
 pytestmark = pytest.mark.usefixtures("fakes")

@@ -1,0 +1,210 @@
+"""The reliability suite: real worker processes, a real beat and watchdog, the machine's
+real PostgreSQL and Redis, and real faults (SIGKILL, SIGSTOP, service restarts).
+
+Each scenario asserts the same promise (SPEC "Guarantees"): nothing lost, nothing stuck,
+no duplicate content, and nothing failed or degraded that a healthy system would have
+completed. CI runs them with short timings (tests/support.py: LEASE_SECONDS=3, a 2 s
+sweep, 8 s to presume a message lost) and small N; `bench/reliability.py` runs the
+full-length versions (N = 100, default timings) and prints the same counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from pipeline.cache import cache_key
+from tests import chaos, fakes
+from tests.support import TEST_ENV, WorkerProcess, connect, wait_for
+from tests.workers.helpers import fresh_topic, row, settle
+
+pytestmark = [
+    pytest.mark.usefixtures("fakes", "no_session_worker"),
+    pytest.mark.skipif(
+        not chaos.services_controllable(), reason="needs root and the machine's services"
+    ),
+]
+
+POISON_TEXT = "crashed its worker 3 times"
+
+
+@pytest.fixture(scope="module")
+def no_session_worker(worker: WorkerProcess) -> Iterator[None]:
+    """These scenarios run their own cluster; the session's worker steps aside."""
+    with worker.stopped():
+        yield
+
+
+@pytest.fixture
+def services() -> Iterator[None]:
+    """Whatever a scenario stops, it is running again afterwards, even on failure."""
+    try:
+        yield
+    finally:
+        chaos.ensure_postgres()
+        chaos.ensure_redis()
+
+
+def assert_healthy(tally: chaos.Tally, *, allow_poison: bool = False) -> None:
+    print(tally.line())
+    assert tally.not_terminal == 0, tally.details
+    assert tally.duplicate_content == 0
+    assert tally.degraded == 0, tally.details
+    unexplained = [d for d in tally.details if not (allow_poison and POISON_TEXT in d)]
+    assert unexplained == []
+
+
+async def test_random_sigkills_of_children_and_whole_workers(api) -> None:
+    fakes.set_failure("speech", "slow 0.4")
+    fakes.set_failure("video", "slow 0.8")
+    rng = random.Random(2026)
+    load = chaos.Workload()
+    kills: list[str] = []
+    with chaos.Cluster(workers=2, concurrency=2) as cluster:
+        submitting = asyncio.create_task(chaos.submit(api, load, n=12, dups=6, spread_s=6))
+        end = time.monotonic() + 14
+        while time.monotonic() < end:
+            await asyncio.sleep(rng.uniform(1.0, 2.5))
+            kills.append(cluster.kill_something(rng))
+        await submitting
+        tally = await chaos.settle_all(api, load, within=120)
+    print(f"kills={len(kills)} (children={kills.count('child')}, "
+          f"workers={kills.count('worker')}) restarts={cluster.restarts}")  # fmt: skip
+    # A request killed in the same stage three times is, by design, poison.
+    assert_healthy(tally, allow_poison=True)
+
+
+async def test_postgres_restart_mid_run_fails_nothing(api, services) -> None:
+    fakes.set_failure("speech", "slow 0.5")
+    load = chaos.Workload()
+    with chaos.Cluster(workers=1, concurrency=2) as cluster:
+        await chaos.submit(api, load, n=10, dups=4)
+        await asyncio.sleep(1.5)
+        await asyncio.to_thread(chaos.restart_postgres)
+        await api.sessions.kw["bind"].dispose()  # this process's pooled connections died
+        tally = await chaos.settle_all(api, load, within=120)
+        waited = len(cluster.events("stage waits for the database"))
+    print(f"deliveries that waited for the database: {waited}")
+    assert waited >= 1  # the restart hit work in flight
+    assert_healthy(tally)
+
+
+async def test_redis_restart_mid_run_loses_nothing(api, services) -> None:
+    fakes.set_failure("speech", "slow 0.5")
+    fakes.set_failure("video", "slow 0.5")
+    load = chaos.Workload()
+    with chaos.Cluster(workers=1, concurrency=2) as cluster:
+        await chaos.submit(api, load, n=10, dups=4)
+        await asyncio.sleep(1.0)
+        await asyncio.to_thread(chaos.restart_redis)  # every queued message is gone
+        tally = await chaos.settle_all(api, load, within=120)
+        assert cluster.beat is not None and cluster.beat.alive()  # beat rode it out
+        print(f"re-dispatched as lost: {cluster.redispatched('lost')}")
+    assert_healthy(tally)
+
+
+async def test_paused_worker_with_two_attempts_fails_nothing(api) -> None:
+    fakes.set_failure("speech", "slow 0.5")
+    load = chaos.Workload()
+    with chaos.Cluster(workers=1, concurrency=2, env={"TASK_MAX_ATTEMPTS": "2"}) as cluster:
+        await chaos.submit(api, load, n=8, dups=4)
+        await asyncio.sleep(1.0)
+        with cluster.paused_worker(cluster.workers[0]):
+            await asyncio.sleep(16)  # 8 sweeps, 5 leases
+        tally = await chaos.settle_all(api, load, within=90)
+        print(f"re-dispatched after a dead lease: {cluster.redispatched('dead_lease')}")
+    assert_healthy(tally)
+
+
+async def test_poison_request_fails_after_n_crashes_and_the_others_complete(api) -> None:
+    topic_id, title = fresh_topic()
+    fakes.set_failure("script", f"kill {topic_id}")
+    load = chaos.Workload()
+    with chaos.Cluster(workers=1, concurrency=2):
+        poison = await api.submit_request(
+            chaos.STUDENT, f"can you explain {title}?", "int_basketball"
+        )
+        load.ids.append(poison)
+        load.topic_of[poison] = topic_id
+        load.submitted_at[poison] = time.monotonic()
+        await chaos.submit(api, load, n=4, dups=0)
+        tally = await chaos.settle_all(api, load, within=90)
+    r = row(poison)
+    assert r["status"] == "failed"
+    assert POISON_TEXT in r["error_message"]
+    assert r["metadata"]["error_kind"] == "poison"
+    # Three crashes, then the fourth claim failed it: never redelivered forever.
+    assert fakes.calls("script") == 3 + 4
+    assert tally.failed == 1 and tally.completed == 4 and tally.not_terminal == 0
+
+
+async def test_soft_time_limit_while_the_cache_key_lock_is_held(api) -> None:
+    topic_id, title = fresh_topic()
+    key = cache_key(topic_id, "int_music_production", "conversational")
+    with (
+        chaos.Cluster(workers=1, concurrency=2),
+        psycopg.connect(chaos.PG_ADMIN_URL.rpartition("/")[0] + f"/{TEST_ENV.database}",
+                        autocommit=True) as holder,
+    ):  # fmt: skip
+        holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        rid = await api.submit_for_topic(
+            chaos.STUDENT, topic_id, "int_music_production", None, f"can you explain {title}?"
+        )
+        # cache_check waits for the lock until its soft limit (4 s) cancels it, and its
+        # retry (a second claim) waits again.
+        await asyncio.to_thread(wait_for, lambda: _execution(rid)[1] >= 2, 30)
+        # Nothing of the timed-out attempt lives on: its lock wait was cancelled with it
+        # (an orphaned coroutine would still wait beside the retry, take the lock when it
+        # is freed and sit on it idle in transaction), so only the retry waits.
+        waiters = []
+        for _ in range(10):
+            waiters.append(len(_key_lock_holders(holder, key, granted=False)))
+            await asyncio.sleep(0.15)
+        assert max(waiters) == 1, waiters
+        assert _idle_in_transaction(holder) == 0
+        assert _key_lock_holders(holder, key) == [holder.info.backend_pid]
+        holder.execute("SELECT pg_advisory_unlock_all()")
+        r = await settle(rid, within=60)
+    assert r["status"] == "completed"
+    assert fakes.calls("script") == 1
+    assert r["metadata"]["history"].count("generating_script") == 1
+
+
+def _execution(rid: str) -> tuple[int, int]:
+    """(attempts, deliveries) of the request's current stage."""
+    with connect(TEST_ENV.database) as c:
+        found = c.execute(
+            "SELECT attempts, deliveries FROM request_execution WHERE request_id = %s", (rid,)
+        ).fetchone()
+    return (found[0], found[1]) if found else (0, 0)
+
+
+def _idle_in_transaction(c: psycopg.Connection) -> int:
+    """Sessions left inside a transaction doing nothing for more than a second."""
+    return c.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND state LIKE 'idle in transaction%%' AND state_change < now() - interval '1 s' "
+        "AND pid <> pg_backend_pid()"
+    ).fetchone()[0]
+
+
+def _key_lock_holders(c: psycopg.Connection, key: str, granted: bool = True) -> list[int]:
+    """Who holds (or, granted=False, waits for) the cache key's advisory lock; a bigint
+    key's classid is its high half."""
+    return [
+        r[0]
+        for r in c.execute(
+            "WITH k AS (SELECT hashtextextended(%s, 0) AS h) "
+            "SELECT DISTINCT l.pid FROM pg_locks l, k WHERE l.locktype = 'advisory' "
+            "AND l.granted = %s AND l.database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) "
+            "AND l.classid = ((k.h >> 32) & 4294967295)::oid "
+            "AND l.objid = (k.h & 4294967295)::oid",
+            (key, granted),
+        ).fetchall()
+    ]
