@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ContentRequest, GeneratedContent, Interest, Topic
+from pipeline import request_meta as M
 from pipeline.errors import StaleClaim
 from pipeline.providers.protocols import Catalog, InterestInfo, TopicInfo
 from pipeline.states import STAGE_FOR_STATUS, Stage, Status, check
@@ -50,7 +51,7 @@ class RequestRow:
 
     @property
     def cache_key(self) -> str | None:
-        return self.metadata.get("cache_key")
+        return self.metadata.get(M.CACHE_KEY)
 
 
 @dataclass(frozen=True)
@@ -458,8 +459,8 @@ class Repository:
         stmt = (
             select(T)
             .where(
-                T.c.metadata["cache_key"].astext == cache_key,
-                T.c.metadata["role"].astext == "leader",
+                T.c.metadata[M.CACHE_KEY].astext == cache_key,
+                T.c.metadata[M.ROLE].astext == "leader",
                 T.c.status.in_(
                     [
                         Status.generating_script,
@@ -479,8 +480,8 @@ class Repository:
 
     async def followers(self, leader_id: str, statuses: tuple[Status, ...]) -> list[RequestRow]:
         stmt = select(T).where(
-            T.c.metadata["leader_id"].astext == leader_id,
-            T.c.metadata["role"].astext == "follower",
+            T.c.metadata[M.LEADER_ID].astext == leader_id,
+            T.c.metadata[M.ROLE].astext == "follower",
             T.c.status.in_(statuses),
         )
         return [_request_row(r) for r in (await self.s.execute(stmt))]

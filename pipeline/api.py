@@ -59,8 +59,8 @@ class PipelineAPI:
                 style=style,
                 status=Status.nlu_processing,
                 metadata={
-                    "grade_level": student.grade_level,
-                    "history": [str(Status.nlu_processing)],
+                    M.GRADE_LEVEL: student.grade_level,
+                    M.HISTORY: [str(Status.nlu_processing)],
                 },
             )
         self.enqueue(Dispatch(Stage.nlu, request_id))
@@ -114,8 +114,8 @@ class PipelineAPI:
             status=Status.cache_check,
             metadata={
                 **(metadata or {}),
-                "grade_level": student.grade_level,
-                "history": [str(Status.cache_check)],
+                M.GRADE_LEVEL: student.grade_level,
+                M.HISTORY: [str(Status.cache_check)],
             },
         )
 
@@ -142,7 +142,7 @@ class PipelineAPI:
                     f"Request {request_id} is not waiting for a clarification "
                     f"(status: {row.status})."
                 )
-            clarification = dict(row.metadata.get("clarification") or {})
+            clarification = dict(row.metadata.get(M.CLARIFICATION) or {})
             if topic_id is not None:
                 if not await repo.exists(Topic, topic_id):
                     raise RequestError(f"Unknown topic {topic_id!r}.")
@@ -152,7 +152,7 @@ class PipelineAPI:
                     Status.needs_clarification,
                     Status.cache_check,
                     topic_id=topic_id,
-                    metadata={"clarification": clarification},
+                    metadata={M.CLARIFICATION: clarification},
                 )
                 nxt = Dispatch(Stage.cache_check, request_id)
             else:
@@ -166,7 +166,7 @@ class PipelineAPI:
                     request_id,
                     Status.needs_clarification,
                     Status.nlu_processing,
-                    metadata={"clarification": clarification},
+                    metadata={M.CLARIFICATION: clarification},
                 )
                 nxt = Dispatch(Stage.nlu, request_id)
         self.enqueue(nxt)
@@ -300,7 +300,7 @@ def retry_stage(row: RequestRow) -> Stage:
 
 
 def _public_clarification(row: RequestRow) -> dict[str, Any] | None:
-    c = row.metadata.get("clarification")
+    c = row.metadata.get(M.CLARIFICATION)
     if not c:
         return None
     return {"question": c.get("question"), "options": c.get("options", [])}

@@ -482,6 +482,12 @@ async def _read(storage: ObjectStorage, file_path: str) -> bytes:
     try:
         if not await storage.exists(location):
             raise UnusableFile("the uploaded file was not found in storage")
+        # Sized before it is read: a huge file must not take the worker's memory (a
+        # child killed by the OOM killer would be redelivered and killed again).
+        if await storage.size(location) > MAX_FILE_BYTES:
+            raise UnusableFile(
+                f"the file is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB; split it"
+            )
         data = await storage.get_bytes(location)
     except ValueError:
         # LocalStorage/GCSStorage refuse locations outside their root or bucket.

@@ -20,6 +20,9 @@ CLARIFICATION: Final = "clarification"
 CACHE_KEY: Final = "cache_key"
 ROLE: Final = "role"
 LEADER_ID: Final = "leader_id"
+# Set on a follower that leads again after its leader failed: the others wait on it, so
+# its cache check carries them along (only such a request can have followers there).
+RELEAD: Final = "relead"
 # cache_check's decision: full_hit, fast_path_hit, joined or miss.
 CACHE: Final = "cache"
 # The stored script, before generated_content has a row.

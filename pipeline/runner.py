@@ -16,11 +16,11 @@ from typing import Any, Generic, Protocol, TypeVar
 import structlog
 
 from db.repository import Lease, Repository, RequestRow
-from db.transient import is_transient_db_error
 from pipeline import single_flight
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
 from pipeline.errors import LeaseLost, PermanentStageError, StageError, StaleClaim
+from pipeline.retry import RetryPolicy
 from pipeline.states import Stage, Status
 
 __all__ = ["Dispatch", "StageRun", "run_stage", "fail_stage", "retry_or_fail"]
@@ -173,34 +173,54 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
 
 async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitable[W]) -> W:
     """Await the stage's work while renewing its lease every lease_seconds / 3. If the
-    lease was taken over (this worker was presumed dead), the work is cancelled: another
-    worker now owns the request. Whatever ends this, the work is never left running."""
+    lease was taken over (this worker was presumed dead), the work is cancelled and
+    LeaseLost raised: another worker now owns the request.
+
+    The work runs in the caller's task and the renewal is a timer until it is due, so a
+    stage that finishes within a beat (most do) pays for one timer handle, no task."""
+    loop = asyncio.get_running_loop()
+    worker = asyncio.current_task()
     interval = ctx.settings.lease_seconds / 3
-    task = asyncio.ensure_future(work)
+    beat: asyncio.Task[None] | None = None
+    lost = False
+
+    def due() -> None:
+        nonlocal beat
+        beat = loop.create_task(renew())
+
+    async def renew() -> None:
+        nonlocal timer, lost
+        try:
+            held = await _renew(ctx, request_id, lease)
+        except Exception as e:  # never let a failed renewal go unnoticed or stop the beat
+            log.warning("lease not renewed", request_id=request_id, error_type=type(e).__name__)
+            held = True
+        if held:
+            timer = loop.call_later(interval, due)
+        elif worker is not None:
+            lost = True
+            worker.cancel()
+
+    timer = loop.call_later(interval, due)
     try:
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=interval)
-            if done:
-                return task.result()
-            if not await _renew(ctx, request_id, lease):
-                raise LeaseLost(request_id)
+        return await work
+    except asyncio.CancelledError:
+        if lost and worker is not None:
+            worker.uncancel()
+            raise LeaseLost(request_id) from None
+        raise
     finally:
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        timer.cancel()
+        if beat is not None and not beat.done():
+            beat.cancel()
+            await asyncio.gather(beat, return_exceptions=True)
 
 
 async def _renew(ctx: Context, request_id: str, lease: Lease) -> bool:
-    try:
-        async with ctx.uow() as s:
-            return await Repository(s).heartbeat(request_id, lease, ctx.settings.lease_seconds)
-    except Exception as e:
-        if not is_transient_db_error(e):
-            raise
-        # The database is away: keep working; if the lease runs out meanwhile, the
-        # lease guard on completion decides who wins.
-        log.warning("lease not renewed", request_id=request_id, error_type=type(e).__name__)
-        return True
+    """False when the lease is no longer ours. If the database is away, the work goes on:
+    should the lease run out meanwhile, the lease guard on completion decides who wins."""
+    async with ctx.uow() as s:
+        return await Repository(s).heartbeat(request_id, lease, ctx.settings.lease_seconds)
 
 
 async def fail_stage(
@@ -248,24 +268,27 @@ async def retry_or_fail(
     request_id: str,
     lease: Lease,
     error: StageError,
-    countdown_seconds: float,
-) -> tuple[str, list[Dispatch]]:
+    policy: RetryPolicy,
+) -> tuple[str, list[Dispatch], float]:
     """A transient failure under the lease: count the attempt and let the lease go
-    ("retry"), or, when the stage's attempts are used up, fail the request
-    ("exhausted"). "dropped": this delivery does not hold the request; nothing to do."""
+    ("retry", with the countdown to retry after), or, when the stage's attempts are used
+    up, fail the request ("exhausted"). "dropped": this delivery does not hold the
+    request (it moved on, or another worker took it over); nothing to do."""
     async with ctx.uow() as s:
-        ours, _, attempts = await LeasedRepository(s, request_id, lease).lease_state(
-            request_id, lease
-        )
-        if ours and attempts + 1 < ctx.settings.task_max_attempts:
-            await Repository(s).release_for_retry(request_id, lease, countdown_seconds)
-            return "retry", []
+        repo = Repository(s)
+        ours, _, attempts = await repo.lease_state(request_id, lease)
+        attempt = attempts + 1  # this one, which just failed
+        if ours and not policy.exhausted(attempt):
+            countdown = policy.backoff_seconds(attempt)
+            await repo.release_for_retry(request_id, lease, countdown)
+            return "retry", [], countdown
     if not ours:
-        return "dropped", []
+        return "dropped", [], 0.0
     exhausted = PermanentStageError(
-        f"The {spec.stage} stage still failed after {attempts + 1} attempts ({error.message})"
+        f"The {spec.stage} stage still failed after {attempt} attempts ({error.message})"
     )
-    return "exhausted", await fail_stage(spec, ctx, request_id, lease, exhausted, "exhausted")
+    dispatches = await fail_stage(spec, ctx, request_id, lease, exhausted, "exhausted")
+    return "exhausted", dispatches, 0.0
 
 
 def as_stage_error(exc: BaseException) -> StageError:

@@ -46,9 +46,10 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
             generated_content_id=content.id,
             cache_hit=True,
             metadata={M.CACHE_KEY: key, M.CACHE: "full_hit"},
-            drop_metadata=(M.ROLE, M.LEADER_ID),
+            drop_metadata=(M.ROLE, M.LEADER_ID, M.RELEAD),
         )
-        await _complete_followers(repo, row.id, content.id, {})
+        if row.metadata.get(M.RELEAD):
+            await _complete_followers(repo, row.id, content.id, {})
         return []
     leader = await repo.inflight_leader(key, exclude=row.id)
     if leader is not None:
@@ -61,14 +62,17 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
                 generated_content_id=content.id,
                 cache_hit=True,
                 metadata={**follow, M.CACHE: "fast_path_hit"},
+                drop_metadata=(M.RELEAD,),
             )
         else:
-            await repo.patch(row.id, frm, {**follow, M.CACHE: "joined"}, cache_hit=True)
-        # Followers that were waiting on this request now wait on the same leader.
-        for f in await repo.followers(row.id, _ATTACHED):
-            await repo.patch(f.id, f.status, {M.LEADER_ID: leader.id})
+            joined = {**follow, M.CACHE: "joined", M.RELEAD: None}
+            await repo.patch(row.id, frm, joined, cache_hit=True)
+        if row.metadata.get(M.RELEAD):
+            # Followers that were waiting on this request now wait on the same leader.
+            for f in await repo.followers(row.id, _ATTACHED):
+                await repo.patch(f.id, f.status, {M.LEADER_ID: leader.id})
         return []
-    lead = {M.CACHE_KEY: key, M.ROLE: "leader", M.LEADER_ID: None}
+    lead = {M.CACHE_KEY: key, M.ROLE: "leader"}
     if content is not None and content.audio_url:
         await repo.transition(
             row.id,
@@ -77,9 +81,10 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
             generated_content_id=content.id,
             cache_hit=True,
             metadata={**lead, M.CACHE: "fast_path_hit"},
-            drop_metadata=(M.LEADER_ID,),
+            drop_metadata=(M.LEADER_ID, M.RELEAD),
         )
-        await _fast_path_followers(repo, row.id, content.id)
+        if row.metadata.get(M.RELEAD):
+            await _fast_path_followers(repo, row.id, content.id)
         return [Dispatch(Stage.video, row.id)]
     await repo.transition(
         row.id,
@@ -87,7 +92,7 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
         Status.generating_script,
         cache_hit=False,
         metadata={**lead, M.CACHE: "miss"},
-        drop_metadata=(M.LEADER_ID,),
+        drop_metadata=(M.LEADER_ID, M.RELEAD),
     )
     return [Dispatch(Stage.script, row.id)]
 
@@ -172,7 +177,7 @@ async def failed(
         log.info("followers failed with their leader", request_id=row.id, followers=len(followers))
         return []
     first, *rest = followers
-    await repo.patch(first.id, first.status, {M.ROLE: None, M.LEADER_ID: None})
+    await repo.patch(first.id, first.status, {M.ROLE: None, M.LEADER_ID: None, M.RELEAD: True})
     for f in rest:
         await repo.patch(f.id, f.status, {M.LEADER_ID: first.id})
     log.info("follower leads again", request_id=row.id, new_leader=first.id, attached=len(rest))

@@ -15,9 +15,8 @@ from pipeline import regeneration
 from pipeline.api import PipelineAPI
 from pipeline.bulk_upload import TIME_BUDGET_SECONDS, fail_upload, process_upload
 from pipeline.errors import TransientStageError
-from workers.app import app
 from workers.client import enqueue
-from workers.policy import retry_policy
+from workers.policy import retry_policy, vividly_task
 from workers.runtime import get_runtime
 
 log = structlog.get_logger("vividly.bulk")
@@ -39,12 +38,8 @@ def _attempts_left(task: Task) -> bool:
     return task.request.retries + 1 < get_runtime().context.settings.task_max_attempts
 
 
-@app.task(
-    name="ops.bulk_upload",
-    bind=True,
-    queue="bulk",
-    acks_late=True,
-    reject_on_worker_lost=True,
+@vividly_task(
+    "ops.bulk_upload",
     soft_time_limit=BULK_SOFT_TIME_LIMIT_SECONDS,
     time_limit=BULK_TIME_LIMIT_SECONDS,
 )
@@ -76,12 +71,8 @@ def bulk_upload(self: Task, job_id: str) -> None:
         raise self.retry(countdown=result.recheck_after_seconds, max_retries=None)
 
 
-@app.task(
-    name="ops.regenerate_from_feedback",
-    bind=True,
-    queue="maintenance",
-    acks_late=True,
-    reject_on_worker_lost=True,
+@vividly_task(
+    "ops.regenerate_from_feedback",
     soft_time_limit=REGENERATE_SOFT_TIME_LIMIT_SECONDS,
     time_limit=REGENERATE_TIME_LIMIT_SECONDS,
 )

@@ -58,9 +58,8 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
                     if isinstance(e, StageError)
                     else TransientStageError(f"{type(e).__name__} in the {stage} stage")
                 )
-                delay = policy.backoff_seconds(task.request.retries + 1)
-                decision, dispatches = rt.run(
-                    runner.retry_or_fail(spec, ctx, request_id, lease, error, delay)
+                decision, dispatches, delay = rt.run(
+                    runner.retry_or_fail(spec, ctx, request_id, lease, error, policy)
                 )
                 if decision == "retry":
                     outcome = "retry"

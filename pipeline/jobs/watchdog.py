@@ -22,6 +22,7 @@ import structlog
 
 from db import maintenance as sql
 from db.repository import Repository
+from pipeline import request_meta as M
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
 from pipeline.jobs import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
@@ -116,7 +117,7 @@ async def expire_clarifications(ctx: Context, now: datetime) -> JobResult:
                     Status.needs_clarification,
                     Status.failed,
                     error_message="clarification expired",
-                    metadata={"failed_stage": "nlu", "error_kind": "clarification_expired"},
+                    metadata={M.FAILED_STAGE: "nlu", M.ERROR_KIND: "clarification_expired"},
                 )
             result.changed += len(ids)
         if len(ids) < SWEEP_BATCH_SIZE:

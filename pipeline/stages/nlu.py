@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from db.repository import Repository, RequestRow
+from pipeline import request_meta as M
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError
 from pipeline.providers.protocols import Understanding
@@ -19,7 +20,7 @@ NO_TOPIC = (
 
 def query_text(row: RequestRow) -> str:
     """The query plus any free-text clarification answer."""
-    answer = (row.metadata.get("clarification") or {}).get("answer")
+    answer = (row.metadata.get(M.CLARIFICATION) or {}).get("answer")
     return f"{row.original_query}\n{answer}" if answer else row.original_query
 
 
@@ -52,8 +53,8 @@ class NluStage(BaseStage[Understanding]):
                 Status.needs_clarification,
                 interest_id=interest,
                 metadata={
-                    "nlu": nlu,
-                    "clarification": {
+                    M.NLU: nlu,
+                    M.CLARIFICATION: {
                         "question": result.question,
                         "options": [
                             {"topic_id": o.topic_id, "title": o.title} for o in result.options
@@ -69,7 +70,7 @@ class NluStage(BaseStage[Understanding]):
             Status.cache_check,
             topic_id=result.topic_id,
             interest_id=interest,
-            metadata={"nlu": nlu},
+            metadata={M.NLU: nlu},
         )
         return [Dispatch(Stage.cache_check, row.id)]
 

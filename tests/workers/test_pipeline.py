@@ -220,6 +220,9 @@ async def test_a_follower_takes_over_when_the_leader_fails(api) -> None:
     ]
     assert len({r["generated_content_id"] for r in rows if r["status"] == "completed"}) == 1
     assert fakes.calls("script") == 5 and fakes.calls("speech") == 1
+    # One follower led again; the other stayed attached, to it, and was served as a hit.
+    completed = [r for r in rows if r["status"] == "completed"]
+    assert sorted(r["cache_hit"] for r in completed) == [False, True]
 
 
 async def test_duplicate_and_late_deliveries_are_harmless(api, worker) -> None:
@@ -249,3 +252,50 @@ async def test_duplicate_and_late_deliveries_are_harmless(api, worker) -> None:
     assert (fakes.calls("script"), fakes.calls("speech"), fakes.calls("video")) == (1, 1, 1)
     key = r["metadata"]["cache_key"]
     assert scalar("SELECT count(*) FROM generated_content WHERE cache_key = %s", key) == 1
+
+
+async def test_a_permanent_leader_failure_fails_its_followers_with_the_same_message(api) -> None:
+    _, query = fresh_topic()
+    fakes.set_failure("script", "slow 1.5")  # the followers attach while the leader writes
+    fakes.set_failure("speech", "permanent")
+    ids = await asyncio.gather(*(api.submit_request(STUDENT, query) for _ in range(4)))
+    rows = await asyncio.gather(*(settle(rid, within=60) for rid in ids))
+    assert {r["status"] for r in rows} == {"failed"}
+    assert len({r["error_message"] for r in rows}) == 1
+    # The followers did not each lead and fail again in turn.
+    assert (fakes.calls("script"), fakes.calls("speech")) == (1, 1)
+    followers = [r for r in rows if r["metadata"].get("failed_with_leader")]
+    assert len(followers) == 3
+
+
+async def test_a_retry_joins_the_generation_in_flight_for_its_key(api) -> None:
+    _, query = fresh_topic()
+    fakes.set_failure("script", "permanent")
+    first = await settle(await api.submit_request(STUDENT, query))
+    assert first["status"] == "failed"
+    fakes.set_failure("script", None)
+    fakes.set_failure("speech", "slow 2")
+    leader = await api.submit_request(STUDENT, query)
+    await settle(leader, {"generating_audio"}, within=30)
+    await api.retry_request(first["id"])  # re-enters through the key's lock: it follows
+    rows = [await settle(rid, within=60) for rid in (leader, first["id"])]
+    assert [r["status"] for r in rows] == ["completed", "completed"]
+    assert rows[1]["cache_hit"] and rows[1]["metadata"]["leader_id"] == leader
+    assert rows[0]["generated_content_id"] == rows[1]["generated_content_id"]
+    assert (fakes.calls("script"), fakes.calls("speech")) == (2, 1)  # no second leader
+
+
+async def test_a_retry_is_served_content_finished_meanwhile(api) -> None:
+    _, query = fresh_topic()
+    fakes.set_failure("speech", "permanent")
+    first = await settle(await api.submit_request(STUDENT, query))
+    assert first["status"] == "failed" and first["metadata"]["failed_stage"] == "audio"
+    fakes.set_failure("speech", None)
+    other = await settle(await api.submit_request(STUDENT, query))
+    assert other["status"] == "completed"
+    await api.retry_request(first["id"])
+    r = await settle(first["id"], {"completed", "failed"})
+    assert r["status"] == "completed" and r["cache_hit"]
+    assert r["metadata"]["cache"] == "full_hit"
+    assert r["generated_content_id"] == other["generated_content_id"]
+    assert fakes.calls("speech") == 2  # the failed try and the other request: no third
