@@ -122,8 +122,8 @@ async def main(args) -> None:  # type: ignore[no-untyped-def]
         (Path(os.environ["VIVIDLY_FAKE_DIR"]) / sub).mkdir(parents=True, exist_ok=True)
     try:
         with scratch_database(name=TEST_ENV.database) as db:
-            migrate(db)
-            run_seed(db)
+            await asyncio.to_thread(migrate, db)
+            await asyncio.to_thread(run_seed, db)
             from db.session import create_engine, create_sessionmaker
             from pipeline.settings import get_settings
 
