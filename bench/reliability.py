@@ -92,13 +92,15 @@ async def scenario(name: str, api, args) -> None:  # type: ignore[no-untyped-def
             )
     elif name == "poison":
         topic_id, title, interest = chaos.free_keys(1)[0]
-        fakes.set_failure("script", f"kill {topic_id}")
+        fakes.set_failure("script", f"kill {topic_id} {interest}")
         with chaos.Cluster(workers=1, concurrency=2):
             rid = await api.submit_request(chaos.STUDENT, f"can you explain {title}?", interest)
             load.ids.append(rid)
             load.topic_of[rid] = topic_id
             load.submitted_at[rid] = time.monotonic()
-            await chaos.submit(api, load, n=max(2, n // 10), dups=0)
+            await chaos.submit(
+                api, load, n=max(2, n // 10), dups=0, avoid_topics=frozenset({topic_id})
+            )
             tally = await chaos.settle_all(api, load, within=900)
         extra = f" poison_script_deliveries={fakes.calls('script') - (len(load.ids) - 1)}"
     else:

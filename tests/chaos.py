@@ -218,8 +218,9 @@ class Workload:
     submitted_at: dict[str, float] = field(default_factory=dict)
 
 
-def free_keys(n: int) -> list[tuple[str, str, str]]:
-    """(topic_id, title, interest_id) triples no request has used yet."""
+def free_keys(n: int, avoid_topics: frozenset[str] = frozenset()) -> list[tuple[str, str, str]]:
+    """(topic_id, title, interest_id) triples no request has used yet, on topics other
+    than `avoid_topics`."""
     with connect(TEST_ENV.database) as c:
         topics = c.execute(
             "SELECT t.id, t.title FROM topics t WHERE t.depth >= 2 "
@@ -230,6 +231,8 @@ def free_keys(n: int) -> list[tuple[str, str, str]]:
     out = []
     for interest in interests:
         for topic_id, title in topics:
+            if topic_id in avoid_topics:
+                continue
             if (topic_id, interest) not in used and (topic_id, interest) not in _taken:
                 out.append((topic_id, title, interest))
                 _taken.add((topic_id, interest))
@@ -242,8 +245,15 @@ _taken: set[tuple[str, str]] = set()
 STUDENT = "user_demo_student_1"
 
 
-async def submit(api: Any, load: Workload, n: int, dups: int, spread_s: float = 0.0) -> None:
-    keys = free_keys(n - dups + 1)
+async def submit(
+    api: Any,
+    load: Workload,
+    n: int,
+    dups: int,
+    spread_s: float = 0.0,
+    avoid_topics: frozenset[str] = frozenset(),
+) -> None:
+    keys = free_keys(n - dups + 1, avoid_topics)
     plan = [keys[0]] * dups + keys[1:]
     random.Random(7).shuffle(plan)
     for topic_id, title, interest in plan:

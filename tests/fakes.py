@@ -74,7 +74,8 @@ async def _maybe_fail(name: str, before: int, args: tuple[Any, ...]) -> None:
         await asyncio.sleep(float(spec[1]))
         return
     if spec[0] == "kill":
-        if any(getattr(a, "id", None) == spec[1] for a in args):
+        ids = {getattr(a, "id", None) for a in args}
+        if set(spec[1:]) <= ids:
             os.kill(os.getpid(), signal.SIGKILL)
         return
     if spec[0] == "permanent":

@@ -113,7 +113,16 @@ def _init_process(**_: object) -> None:
     from workers.runtime import get_runtime
 
     configure_logging()
-    get_runtime().warm_up()
+    runtime = get_runtime()
+    # Only a child that will answer NLU loads the sentence model (~330 MiB, seconds of
+    # start-up); the resolver still loads it lazily should such a task ever arrive.
+    if "nlu" in consumed_queues():
+        runtime.warm_up()
+
+
+def consumed_queues() -> set[str]:
+    """The queues this worker consumes (its -Q), known in the forked pool children too."""
+    return set(app.amqp.queues.consume_from or {}) or set(QUEUES)
 
 
 @worker_process_shutdown.connect
