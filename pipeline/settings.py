@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     storage_emulator_host: str | None = None
     # Service-account JSON used to sign V4 URLs; None means "use the ambient credentials".
     gcs_credentials_file: str | None = None
-    signed_url_ttl_seconds: int = 3600
+    # V4 signed URLs live at most 7 days.
+    signed_url_ttl_seconds: int = Field(default=3600, ge=1, le=604_800)
 
     # "module:function" returning pipeline.context.Providers; tests and benchmarks swap in
     # stand-ins for the providers at the edge of the world (AI, TTS) this way.
@@ -28,20 +29,19 @@ class Settings(BaseSettings):
     # "semantic": sentence embeddings (all-MiniLM-L6-v2, ONNX) plus lexical matching;
     # "lexical": keyword matching only, no model.
     nlu_provider: Literal["lexical", "semantic"] = "semantic"
-    script_provider: Literal["template"] = "template"
-    speech_provider: Literal["espeak"] = "espeak"
-    video_provider: Literal["slides"] = "slides"
     workdir: str = "/tmp/vividly-work"
 
     # Below this confidence the request waits in needs_clarification. The semantic resolver's
     # confidence was tuned for 0.45 on tests/data/nlu_labelled.jsonl (see nlu_semantic.py).
     nlu_confidence_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
-    max_query_chars: int = 2000
+    # Longer questions are refused at submit (the semantic NLU reads 256 tokens anyway).
+    max_query_chars: int = Field(default=2000, ge=1)
 
-    # Celery attempts per stage (first try included). Worst case per stage is
-    # task_max_attempts x provider_attempts provider calls.
-    task_max_attempts: int = 4
-    provider_attempts: int = 3
+    # Attempts per stage (first try included), counted on the row. Worst case per stage
+    # is task_max_attempts x provider_attempts provider calls (the speech engine's quick
+    # in-provider retries).
+    task_max_attempts: int = Field(default=4, ge=1)
+    provider_attempts: int = Field(default=3, ge=1)
     retry_backoff_base_seconds: float = 2.0
     retry_backoff_max_seconds: float = 60.0
 

@@ -36,7 +36,7 @@ def jobs_list() -> None:
 @jobs_app.command("run")
 def jobs_run(name: str) -> None:
     """Run one job now, in this process (the job's lock still applies)."""
-    from db.session import create_engine, create_sessionmaker
+    from db.session import create_sessionmaker, engine_for
     from pipeline.context import Context
     from pipeline.jobs import registry, run_job
     from pipeline.providers.factory import build_providers
@@ -54,13 +54,16 @@ def jobs_run(name: str) -> None:
         from db import migrate
 
         await migrate.require_schema(settings.database_url)
-        engine = create_engine(settings.database_url)
+        engine = engine_for(settings)
         try:
+            from workers.runtime import queue_probe
+
             ctx = Context(
                 settings,
                 create_sessionmaker(engine),
                 build_providers(settings),
                 Path(settings.workdir),
+                queues=queue_probe(settings.redis_url),  # the watchdog reads queue ages
             )
             return await run_job(ctx, name)
         finally:

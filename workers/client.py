@@ -41,4 +41,6 @@ def send(dispatches: Iterable[Dispatch]) -> None:
 def pipeline_api(
     sessions: async_sessionmaker[AsyncSession], storage: ObjectStorage | None = None
 ) -> PipelineAPI:
-    return PipelineAPI(sessions, enqueue, storage)
+    from pipeline.settings import get_settings
+
+    return PipelineAPI(sessions, enqueue, storage, get_settings().max_query_chars)

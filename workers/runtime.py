@@ -37,7 +37,7 @@ class Runtime:
             sessions=create_sessionmaker(self.engine),
             providers=build_providers(settings),
             workdir=workdir,
-            queues=_queue_probe(settings.redis_url),
+            queues=queue_probe(settings.redis_url),
             enqueue=_send,
         )
 
@@ -76,7 +76,7 @@ class Runtime:
             self.loop.close()
 
 
-def _queue_probe(broker_url: str) -> Any:
+def queue_probe(broker_url: str) -> Any:
     from workers.app import app
     from workers.queues import RedisQueueProbe
 

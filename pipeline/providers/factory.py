@@ -32,7 +32,7 @@ def build_default(settings: Settings) -> Providers:
     return Providers(
         resolver=build_resolver(settings),
         writer=TemplateScriptWriter(),
-        speech=EspeakSpeech(),
+        speech=EspeakSpeech(attempts=settings.provider_attempts),
         video=SlideVideoRenderer(),
         storage=open_storage(settings),
         safety=KeywordSafetyGate(),

@@ -25,7 +25,7 @@ DEFAULT_WORDS_PER_MINUTE = 165
 # still running after this long is stuck, not busy.
 SYNTH_TIMEOUT_SECONDS = 60.0
 # Quick in-provider retries for a crashed or stuck process; Celery retries the whole stage
-# on top of these (see Settings.provider_attempts).
+# on top of these. The factory passes Settings.provider_attempts.
 DEFAULT_ATTEMPTS = 3
 RETRY_WAIT_FIRST_SECONDS = 0.5  # then doubling, up to RETRY_WAIT_MAX_SECONDS
 RETRY_WAIT_MAX_SECONDS = 4.0
