@@ -218,7 +218,7 @@ def main() -> None:
     os.environ.update(env)  # this process's settings too (the API and the Celery client)
     sys.path.insert(0, str(REPO))
     from db import migrate
-    from workers.cli import seed_command
+    from workers.cli.db import seed_command
 
     migrate.upgrade(env["DATABASE_URL"])
     seed_command()

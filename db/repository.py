@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import ContentRequest, GeneratedContent, Interest, Topic
 from pipeline import request_meta as M
+from pipeline.catalog import Catalog, InterestInfo, TopicInfo
 from pipeline.errors import StaleClaim
-from pipeline.providers.protocols import Catalog, InterestInfo, TopicInfo
 from pipeline.states import STAGE_FOR_STATUS, Stage, Status, check
 
 CR = ContentRequest

@@ -7,28 +7,10 @@ from celery.signals import setup_logging, worker_process_init, worker_process_sh
 from kombu import Queue
 
 from pipeline.settings import get_settings
-from pipeline.states import Stage
+from workers.routing import QUEUE_FOR_STAGE, QUEUES, TRANSPORT_OPTIONS, task_name
 from workers.schedule import beat_schedule
 
-# Which queue each stage's task goes to (SPEC "Stage limits and retries").
-QUEUE_FOR_STAGE: dict[Stage, str] = {
-    Stage.nlu: "nlu",
-    Stage.cache_check: "nlu",
-    Stage.script: "script",
-    Stage.audio: "audio",
-    Stage.video: "video",
-}
-# The watchdog has a queue of its own, consumed first by its worker: no backlog of other
-# work can starve the sweep that guarantees every request ends. Bulk uploads run long
-# and have theirs, off the NLU worker.
-QUEUES = ("watchdog", "video", "audio", "script", "nlu", "maintenance", "bulk")
-# Redis redelivers an unacked message after this long; it must exceed the longest hard
-# limit (video, 600 s) or a slow render would be handed to a second worker.
-VISIBILITY_TIMEOUT_SECONDS = 3600
-
-
-def task_name(stage: Stage) -> str:
-    return f"pipeline.{stage}"
+__all__ = ["QUEUES", "QUEUE_FOR_STAGE", "app", "consumed_queues", "task_name"]
 
 
 def create_app() -> Celery:
@@ -56,15 +38,7 @@ def create_app() -> Celery:
         # Our JSON handler writes to the real stderr; Celery's stdout proxy would loop.
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": VISIBILITY_TIMEOUT_SECONDS,
-            # Consume queues in the order given to -Q: later stages first.
-            "queue_order_strategy": "priority",
-            # A Redis that stops answering fails a publish or a poll in seconds (then
-            # the connection is retried) instead of hanging a worker or beat.
-            "socket_timeout": 10,
-            "socket_connect_timeout": 5,
-        },
+        broker_transport_options=dict(TRANSPORT_OPTIONS),
         # Reconnect after a broker restart instead of giving up.
         broker_connection_retry=True,
         broker_connection_max_retries=None,

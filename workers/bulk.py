@@ -79,9 +79,7 @@ def bulk_upload(self: Task, job_id: str) -> None:
 def regenerate_from_feedback(self: Task, feedback_id: str) -> str | None:
     rt = get_runtime()
     ctx = rt.context
-    api = PipelineAPI(
-        ctx.sessions, enqueue, ctx.providers.storage, ctx.settings.max_query_chars
-    )
+    api = PipelineAPI(ctx.sessions, enqueue, ctx.providers.storage, ctx.settings.max_query_chars)
     try:
         return rt.run(regeneration.regenerate_from_feedback(ctx.sessions, api, feedback_id))
     except TransientStageError:

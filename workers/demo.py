@@ -65,7 +65,9 @@ def local_worker(
 
 
 def run_demo(query: str, student: str, wait_seconds: float, out: Console) -> None:
-    from workers.cli import follow, run, seed_command, with_api
+    from workers.cli.common import run, with_api
+    from workers.cli.db import seed_command
+    from workers.cli.requests import follow
 
     settings = get_settings()
     out.rule("[bold]Vividly demo")

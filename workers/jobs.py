@@ -4,6 +4,7 @@ same schedule slot a logged no-op; the job itself takes an advisory lock (pipeli
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import structlog
 from celery import Task
@@ -40,7 +41,8 @@ def _job_task(job: JobSpec) -> Task:
         if not manual and not claim_slot(job.name, period):
             log.info("job skipped: this schedule slot already ran", job=job.name, outcome="dup")
             return 0
-        result = rt.run(run_job(rt.context, job.name))
+        # The job sends what each batch decided right after that batch commits.
+        result = rt.run(run_job(replace(rt.context, enqueue=send), job.name))
         send(result.dispatches)
         for name_, arg in result.tasks:
             self.app.send_task(name_, args=[arg])

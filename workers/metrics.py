@@ -41,6 +41,7 @@ from prometheus_client.exposition import start_http_server
 
 from pipeline.settings import get_settings
 from pipeline.states import Status
+from workers.routing import QUEUES
 
 log = structlog.get_logger("vividly.metrics")
 P = ParamSpec("P")
@@ -221,8 +222,6 @@ class PipelineCollector:
         yield g
 
     def _queues(self) -> Iterator[Metric]:
-        from workers.app import QUEUES
-
         keys = {q: queue_keys(q, self.transport_options) for q in QUEUES}
         pipe = self.broker.pipeline(transaction=False)
         for q in QUEUES:
@@ -287,8 +286,7 @@ def _serve(sender: Any = None, **_: object) -> None:
     """In the main process, after the pool started (children do not hold the socket)."""
     if MULTIPROC_ENV not in os.environ or "server" in _state:
         return
-    from workers.app import app
-
+    app = sender.app
     settings = get_settings()
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry)

@@ -9,6 +9,7 @@ import redis
 
 from pipeline.states import Stage
 from workers.metrics import SENT_AT_HEADER, queue_keys
+from workers.routing import QUEUE_FOR_STAGE
 
 # A probe answers in well under a sweep even when Redis hangs.
 PROBE_TIMEOUT_SECONDS = 2.0
@@ -24,8 +25,6 @@ class RedisQueueProbe:
         )
 
     def oldest_sent_at(self, stage: Stage) -> float | None:
-        from workers.app import QUEUE_FOR_STAGE
-
         keys = queue_keys(QUEUE_FOR_STAGE[stage], self.transport_options)
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:

@@ -19,6 +19,8 @@ from db.session import create_sessionmaker, engine_for
 from pipeline.context import Context
 from pipeline.providers.factory import build_providers
 from pipeline.settings import get_settings
+from workers.queues import RedisQueueProbe
+from workers.routing import TRANSPORT_OPTIONS
 
 T = TypeVar("T")
 log = structlog.get_logger("vividly.runtime")
@@ -38,7 +40,6 @@ class Runtime:
             providers=build_providers(settings),
             workdir=workdir,
             queues=queue_probe(settings.redis_url),
-            enqueue=_send,
         )
 
     def warm_up(self) -> None:
@@ -76,17 +77,8 @@ class Runtime:
             self.loop.close()
 
 
-def queue_probe(broker_url: str) -> Any:
-    from workers.app import app
-    from workers.queues import RedisQueueProbe
-
-    return RedisQueueProbe(broker_url, app.conf.broker_transport_options or {})
-
-
-def _send(dispatches: Any) -> None:
-    from workers.client import send
-
-    send(dispatches)
+def queue_probe(broker_url: str) -> RedisQueueProbe:
+    return RedisQueueProbe(broker_url, TRANSPORT_OPTIONS)
 
 
 _runtime: Runtime | None = None

@@ -9,41 +9,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 
 from db import maintenance as sql
 from pipeline.context import Context
-from pipeline.runner import Dispatch
+from pipeline.jobs import maintenance, retention, watchdog
+from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+
+__all__ = ["JobResult", "MAX_BATCHES_PER_RUN", "SWEEP_BATCH_SIZE", "registry", "run_job"]
 
 log = structlog.get_logger("vividly.jobs")
-
-# Rows per transaction: small enough that no statement holds many row locks for long.
-SWEEP_BATCH_SIZE = 500
-# A run stops after this many batches; the next run picks up the rest.
-MAX_BATCHES_PER_RUN = 200
-
-
-@dataclass
-class JobResult:
-    job: str
-    changed: int = 0
-    details: dict[str, Any] = field(default_factory=dict)
-    dispatches: list[Dispatch] = field(default_factory=list)
-    # Other tasks to send after the job's transactions: (public task name, its one id).
-    tasks: list[tuple[str, str]] = field(default_factory=list)
-    locked: bool = False  # another run held the job's lock: nothing was done
 
 
 JobFn = Callable[[Context, datetime], Awaitable[JobResult]]
 
 
 def registry() -> dict[str, JobFn]:
-    from pipeline.jobs import maintenance, retention, watchdog
-
     return {
         "watchdog": watchdog.run,
         "clarification_expiry": watchdog.expire_clarifications,

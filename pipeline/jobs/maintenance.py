@@ -6,7 +6,7 @@ from datetime import datetime
 
 from db import maintenance as sql
 from pipeline.context import Context
-from pipeline.jobs import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
 
 
 async def reset_tokens(ctx: Context, now: datetime) -> JobResult:

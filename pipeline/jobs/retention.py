@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import maintenance as sql
 from pipeline.context import Context
-from pipeline.jobs import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
 
 CONTENT_REQUEST_RETENTION = timedelta(days=90)
 FEEDBACK_RETENTION = timedelta(days=730)

@@ -25,7 +25,7 @@ from db.repository import Repository
 from pipeline import request_meta as M
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
-from pipeline.jobs import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
 from pipeline.states import STAGE_FOR_STATUS, Stage, Status
 
 log = structlog.get_logger("vividly.watchdog")

@@ -6,38 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from pipeline.catalog import Catalog, InterestInfo, TopicInfo
 from pipeline.lesson import Lesson
-
-
-@dataclass(frozen=True)
-class TopicInfo:
-    id: str
-    title: str
-    description: str
-    subject: str
-    path: str
-    depth: int
-    grade_level_min: int
-    grade_level_max: int
-    keywords: tuple[str, ...] = ()
-    facts: tuple[str, ...] = ()
-    is_leaf: bool = True
-
-
-@dataclass(frozen=True)
-class InterestInfo:
-    id: str
-    name: str
-    description: str
-    category: str
-    keywords: tuple[str, ...] = ()
-    analogies: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Catalog:
-    topics: dict[str, TopicInfo]
-    interests: dict[str, InterestInfo]
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Ops commands of `vividly`: beat, jobs run, failed."""
+"""Ops commands: `vividly worker|flower|beat|jobs|failed`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,57 @@ from collections import Counter
 import typer
 
 from pipeline.settings import get_settings
-from workers.cli import app, clear_errors, out, parse_since, run
+from workers.cli.common import app, clear_errors, err, out, parse_since, run
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+TRUTHY = ("y", "yes", "t", "true", "on", "1")  # what Flower's strtobool reads as true
+
+
+@app.command("worker", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def worker_command(ctx: typer.Context) -> None:
+    """Start a Celery worker: `vividly worker -Q video,audio,script,nlu -c 2` and so on."""
+    from workers.app import QUEUES
+    from workers.app import app as celery_app
+
+    args = list(ctx.args)
+    if not any(a == "-Q" or a.startswith(("-Q", "--queues")) for a in args):
+        args += ["-Q", ",".join(QUEUES)]
+    if not any(a.startswith(("-l", "--loglevel")) for a in args):
+        args += ["--loglevel", "INFO"]
+    celery_app.worker_main(["worker", *args])
+
+
+@app.command("flower", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def flower_command(ctx: typer.Context) -> None:
+    """Start Flower (workers, queues, tasks): `vividly flower --port=5555`. Listens on
+    127.0.0.1 unless --address says otherwise; basic auth from FLOWER_BASIC_AUTH."""
+    import os
+
+    from workers.app import app as celery_app
+
+    args = list(ctx.args)
+    address = next((a.split("=", 1)[1] for a in args if a.startswith("--address=")), None)
+    if address is None:
+        address = os.environ.get("FLOWER_ADDRESS") or "127.0.0.1"  # Flower's own default: all
+        args.append(f"--address={address}")
+    auth = get_settings().flower_basic_auth
+    if auth and not any(a.startswith("--basic-auth") for a in args):
+        # Through the environment Flower reads, so the password stays out of `ps`.
+        os.environ["FLOWER_BASIC_AUTH"] = auth
+    auth_on = bool(auth or os.environ.get("FLOWER_AUTH")) or any(
+        a.startswith(("--basic-auth", "--auth")) for a in args
+    )
+    open_api = os.environ.get("FLOWER_UNAUTHENTICATED_API", "").lower() in TRUTHY
+    if open_api and not auth_on and address not in LOOPBACK:
+        err.print(
+            "[bold red]error:[/] FLOWER_UNAUTHENTICATED_API opens Flower's API (which can "
+            f"also run and revoke tasks) to anyone who can reach {address}: use it on a "
+            "loopback address only, or set FLOWER_BASIC_AUTH.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+    raise typer.Exit(celery_app.start(["flower", *args]) or 0)
+
 
 jobs_app = typer.Typer(no_args_is_help=True, help="Scheduled jobs.")
 app.add_typer(jobs_app, name="jobs")
