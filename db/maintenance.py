@@ -14,6 +14,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
+def _rowcount(result: Any) -> int:
+    """Rows an UPDATE or DELETE touched (a CursorResult's rowcount)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def _job_key(job: str) -> dict[str, str]:
     return {"k": f"vividly-job:{job}"}
 
@@ -170,7 +175,7 @@ async def soft_delete_requests(session: AsyncSession, ids: list[str]) -> int:
         ),
         {"ids": ids},
     )
-    return result.rowcount or 0
+    return _rowcount(result)
 
 
 # Tables whose old rows the retention job archives and then deletes outright.
@@ -200,7 +205,7 @@ async def delete_rows(session: AsyncSession, table: str, ids: list[Any]) -> int:
     result = await session.execute(
         text(f"DELETE FROM {_hard_deleted(table)} WHERE id = ANY(:ids)"), {"ids": ids}
     )
-    return result.rowcount or 0
+    return _rowcount(result)
 
 
 async def clear_expired_reset_tokens(session: AsyncSession, limit: int) -> list[str]:
@@ -253,12 +258,12 @@ async def delete_classes_of_teachers(session: AsyncSession, teacher_ids: list[st
     result = await session.execute(
         text("DELETE FROM classes WHERE teacher_id = ANY(:ids)"), {"ids": teacher_ids}
     )
-    return result.rowcount or 0
+    return _rowcount(result)
 
 
 async def delete_users(session: AsyncSession, ids: list[str]) -> int:
     result = await session.execute(text("DELETE FROM users WHERE id = ANY(:ids)"), {"ids": ids})
-    return result.rowcount or 0
+    return _rowcount(result)
 
 
 async def refresh_content_stats(
@@ -293,7 +298,7 @@ async def refresh_content_stats(
         """),
         {"ids": ids},
     )
-    return result.rowcount or 0, ids[-1]
+    return _rowcount(result), ids[-1]
 
 
 # ---- failures for ops ----------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 
 import asyncpg
@@ -85,7 +86,7 @@ def downgrade(url: str, revision: str = "-1") -> None:
     _run(command.downgrade, cfg, revision, url)
 
 
-def _run(fn, cfg: Config, revision: str, url: str) -> None:  # type: ignore[no-untyped-def]
+def _run(fn: Callable[[Config, str], None], cfg: Config, revision: str, url: str) -> None:
     try:
         fn(cfg, revision)
     except CommandError as e:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import cast, func, literal, select, text, update
+from sqlalchemy import Table, cast, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ CR = ContentRequest
 GC = GeneratedContent
 # Core, not ORM, statements on content_requests: the stage path runs several per task and
 # ORM-enabled UPDATE … RETURNING costs about a millisecond of Python each.
-T = ContentRequest.__table__
+T: Table = ContentRequest.__table__  # type: ignore[assignment]  # a mapped class's Table
 
 
 @dataclass(frozen=True)
@@ -337,7 +337,7 @@ class Repository:
     async def create(self, **values: Any) -> str:
         values.setdefault("id", new_id("req"))
         await self.s.execute(insert(T).values(**values))
-        return values["id"]
+        return str(values["id"])
 
     async def claim(
         self, request_id: str, statuses: tuple[Status, ...], lease: Lease, lease_seconds: float
@@ -522,7 +522,7 @@ class Repository:
             duration_seconds=duration_seconds,
             generation_metadata=generation_metadata,
         )
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=[GC.cache_key],
             set_={
                 "script_url": stmt.excluded.script_url,
@@ -532,7 +532,7 @@ class Repository:
                 ),
             },
         ).returning(GC.id)
-        return (await self.s.execute(stmt)).scalar_one()
+        return str((await self.s.execute(upsert)).scalar_one())
 
     async def save_video(
         self,

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.models import (
+    Base,
     Class,
     ClassStudent,
     Interest,
@@ -59,9 +60,15 @@ class SeedReport:
         return sum(self.written.values())
 
 
+def _table(model: type[Base]) -> Table:
+    table: Table = model.__table__  # type: ignore[assignment]  # a mapped class's Table
+    return table
+
+
 def load_json(name: str) -> list[dict[str, Any]]:
     data = resources.files("db").joinpath("seed_data", name).read_text(encoding="utf-8")
-    return json.loads(data)
+    rows: list[dict[str, Any]] = json.loads(data)
+    return rows
 
 
 def _rename_metadata(row: dict[str, Any]) -> dict[str, Any]:
@@ -78,15 +85,14 @@ async def _upsert(
     stmt = insert(table).values(rows)
     cols = [c for c in rows[0] if c not in key]
     if not cols:
-        stmt = stmt.on_conflict_do_nothing(index_elements=key)
+        upsert = stmt.on_conflict_do_nothing(index_elements=key)
     else:
-        stmt = stmt.on_conflict_do_update(
+        upsert = stmt.on_conflict_do_update(
             index_elements=key,
             set_={c: stmt.excluded[c] for c in cols},
             where=or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in cols)),
         )
-    stmt = stmt.returning(table.c[key[0]])
-    return len((await session.execute(stmt)).all())
+    return len((await session.execute(upsert.returning(table.c[key[0]]))).all())
 
 
 def _known_interests(interests: list[dict[str, Any]]) -> set[str]:
@@ -101,12 +107,12 @@ async def seed(session: AsyncSession) -> SeedReport:
     # Parents first: the self-referencing foreign key is checked per statement.
     for depth in sorted({t["depth"] for t in topics}):
         level = [t for t in topics if t["depth"] == depth]
-        written["topics"] += await _upsert(session, Topic.__table__, level, ["id"])
-    written["interests"] = await _upsert(session, Interest.__table__, interests, ["id"])
+        written["topics"] += await _upsert(session, _table(Topic), level, ["id"])
+    written["interests"] = await _upsert(session, _table(Interest), interests, ["id"])
 
     written["organizations"] = await _upsert(
         session,
-        Organization.__table__,
+        _table(Organization),
         [
             {
                 "id": DEMO_DISTRICT,
@@ -121,7 +127,7 @@ async def seed(session: AsyncSession) -> SeedReport:
     )
     written["organizations"] += await _upsert(
         session,
-        Organization.__table__,
+        _table(Organization),
         [
             {
                 "id": DEMO_SCHOOL,
@@ -160,10 +166,10 @@ async def seed(session: AsyncSession) -> SeedReport:
         }
         for uid, (first, last, grade, _) in DEMO_STUDENTS.items()
     ]
-    written["users"] = await _upsert(session, User.__table__, users, ["id"])
+    written["users"] = await _upsert(session, _table(User), users, ["id"])
     written["classes"] = await _upsert(
         session,
-        Class.__table__,
+        _table(Class),
         [
             {
                 "id": DEMO_CLASS,
@@ -180,7 +186,7 @@ async def seed(session: AsyncSession) -> SeedReport:
     )
     written["class_students"] = await _upsert(
         session,
-        ClassStudent.__table__,
+        _table(ClassStudent),
         [{"class_id": DEMO_CLASS, "student_id": uid} for uid in DEMO_STUDENTS],
         ["class_id", "student_id"],
     )
@@ -191,6 +197,6 @@ async def seed(session: AsyncSession) -> SeedReport:
         for rank, iid in enumerate((i for i in ids if i in known), start=1)
     ]
     written["student_interests"] = await _upsert(
-        session, StudentInterest.__table__, ranked, ["student_id", "rank"]
+        session, _table(StudentInterest), ranked, ["student_id", "rank"]
     )
     return SeedReport(written)

@@ -285,7 +285,7 @@ async def _checked_student(
 
 
 def retry_stage(row: RequestRow) -> Stage:
-    failed = row.metadata.get(M.FAILED_STAGE)
+    failed = str(row.metadata.get(M.FAILED_STAGE))
     stage = Stage(failed) if failed in Stage.__members__ else Stage.nlu
     # Later stages need earlier outputs; fall back to the first stage that has its inputs.
     if stage == Stage.video and not row.generated_content_id:

@@ -437,7 +437,7 @@ async def _run(
                     errors.append(error)
             saved = await repo.save_upload_progress(
                 job.id,
-                job.started_at,  # type: ignore[arg-type]
+                job.started_at,  # type: ignore[arg-type]  # set by the claim this run holds
                 total_rows=total,
                 successful_count=ok,
                 failed_count=failed,
@@ -601,7 +601,9 @@ async def _release_quietly(
     fails too; then the claim goes stale and the task's delayed re-check takes it over."""
     try:
         async with unit_of_work(sessions) as s:
-            await OpsRepository(s).release_upload(job.id, job.started_at)  # type: ignore[arg-type]
+            claimed_at = job.started_at  # set by the claim this run holds
+            assert claimed_at is not None
+            await OpsRepository(s).release_upload(job.id, claimed_at)
     except Exception as e:
         bound.warning("bulk upload claim not released", error_type=type(e).__name__)
 

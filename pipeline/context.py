@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -12,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.repository import Repository
 from db.session import unit_of_work
+from pipeline.catalog import Catalog
 from pipeline.dispatch import Dispatch
 from pipeline.providers.protocols import (
-    Catalog,
     ObjectStorage,
     SafetyGate,
     ScriptWriter,
@@ -61,7 +62,7 @@ class Context:
     _catalog: Catalog | None = field(default=None, repr=False)
     _catalog_at: float = 0.0
 
-    def uow(self):  # type: ignore[no-untyped-def]
+    def uow(self) -> AbstractAsyncContextManager[AsyncSession]:
         return unit_of_work(self.sessions)
 
     async def warm_up(self) -> None:

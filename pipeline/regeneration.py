@@ -79,9 +79,10 @@ async def regenerate_from_feedback(
                 request_id = fb.regeneration_request_id
                 outcome = "duplicate"
             else:
-                request_id = await _create(s, repo, api, fb, bound)
-                if request_id is None:
+                created = await _create(s, repo, api, fb, bound)
+                if created is None:
                     return None
+                request_id = created
                 await repo.mark_regenerated(fb.id, request_id)
                 resend = Dispatch(Stage.cache_check, request_id)
     except RequestError as e:

@@ -48,9 +48,8 @@ class RetryPolicy:
         """Exponential backoff with jitter: attempt 1 waits up to base, 2 up to 2*base…,
         never more than the cap."""
         exponent = min(max(attempt, 1) - 1, 32)
-        return random.uniform(0.5, 1.0) * min(
-            self.backoff_cap_seconds, self.backoff_base_seconds * 2**exponent
-        )
+        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2.0**exponent)
+        return random.uniform(0.5, 1.0) * ceiling
 
     def exhausted(self, attempts: int) -> bool:
         return attempts >= self.max_attempts

@@ -86,8 +86,13 @@ class LeasedRepository(Repository):
 
 
 class StageSpec(Protocol, Generic[W]):
-    stage: Stage
-    claims: tuple[Status, ...]  # statuses in which this stage's task has work to do
+    @property
+    def stage(self) -> Stage: ...
+
+    @property
+    def claims(self) -> tuple[Status, ...]:
+        """The statuses in which this stage's task has work to do."""
+        ...
 
     async def start(self, repo: Repository, row: RequestRow) -> RequestRow | None:
         """Inside the claim transaction; None means: nothing to do for this row."""
@@ -182,6 +187,7 @@ async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitabl
     worker = asyncio.current_task()
     interval = ctx.settings.lease_seconds / 3
     beat: asyncio.Task[None] | None = None
+    timer: asyncio.TimerHandle | None = None
     lost = False
 
     def due() -> None:
@@ -210,7 +216,8 @@ async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitabl
             raise LeaseLost(request_id) from None
         raise
     finally:
-        timer.cancel()
+        if timer is not None:
+            timer.cancel()
         if beat is not None and not beat.done():
             beat.cancel()
             await asyncio.gather(beat, return_exceptions=True)

@@ -68,7 +68,7 @@ def vividly_task(
             "reject_on_worker_lost": True,
             **options,
         }
-        return app.task(  # type: ignore[no-any-return]
+        return app.task(  # type: ignore[no-any-return]  # Celery is untyped
             name=name, soft_time_limit=soft_time_limit, time_limit=time_limit, **settings
         )(fn)
 

@@ -84,14 +84,15 @@ async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
     result = JobResult("feedback_audit_retention")
     for table, keep in (("feedback", FEEDBACK_RETENTION), ("audit_logs", AUDIT_LOG_RETENTION)):
         cutoff = now - keep
+
+        def select(s: AsyncSession, t: str = table, c: datetime = cutoff) -> Any:
+            return sql.rows_created_before(s, t, c, SWEEP_BATCH_SIZE)
+
+        def remove(s: AsyncSession, ids: list[Any], t: str = table) -> Any:
+            return sql.delete_rows(s, t, ids)
+
         await _archive_then_remove(
-            ctx,
-            now,
-            table,
-            lambda s, t=table, c=cutoff: sql.rows_created_before(s, t, c, SWEEP_BATCH_SIZE),
-            lambda s, ids, t=table: sql.delete_rows(s, t, ids),
-            "retention.archive_and_delete",
-            result,
+            ctx, now, table, select, remove, "retention.archive_and_delete", result
         )
     return result
 

@@ -12,7 +12,8 @@ import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from pipeline.providers.protocols import Catalog, TopicInfo, TopicOption, Understanding
+from pipeline.catalog import Catalog, TopicInfo
+from pipeline.providers.protocols import TopicOption, Understanding
 from pipeline.text import stem, terms, words
 
 KEYWORD_WEIGHT = 3.0
@@ -36,10 +37,10 @@ class _Index:
 
 def _build(catalog: Catalog) -> _Index:
     leaves = [t for t in catalog.topics.values() if t.is_leaf and t.depth >= 1]
-    bags: dict[str, Counter[str]] = {}
+    bags: dict[str, defaultdict[str, float]] = {}
     phrases: dict[str, list[tuple[str, ...]]] = {}
     for t in leaves:
-        bag: Counter[str] = Counter()
+        bag: defaultdict[str, float] = defaultdict(float)
         for kw in t.keywords:
             for term in terms(kw):
                 bag[term] += KEYWORD_WEIGHT

@@ -35,8 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.catalog import Catalog, TopicInfo
 from pipeline.providers.nlu_lexical import LexicalTopicResolver
-from pipeline.providers.protocols import Catalog, TopicInfo, TopicOption, Understanding
+from pipeline.providers.protocols import TopicOption, Understanding
 from pipeline.text import terms
 
 TOKENIZER_PATH = Path(__file__).parent / "data" / "minilm_tokenizer.json"
@@ -138,7 +139,8 @@ class MiniLmEmbedder:
             rows.append(pooled[0])
         matrix = np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-        return matrix / np.maximum(norms, 1e-12)
+        unit: np.ndarray = matrix / np.maximum(norms, 1e-12)
+        return unit
 
 
 def topic_text(topic: TopicInfo) -> str:

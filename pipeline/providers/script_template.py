@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
+from pipeline.catalog import InterestInfo, TopicInfo
 from pipeline.lesson import (
     MAX_NARRATION_SECONDS,
     MIN_NARRATION_SECONDS,
@@ -12,7 +13,6 @@ from pipeline.lesson import (
     Lesson,
     Section,
 )
-from pipeline.providers.protocols import InterestInfo, TopicInfo
 
 # Wrong answers for the check question when no other topics' facts are at hand.
 GENERIC_DISTRACTORS = (

@@ -174,7 +174,7 @@ class GCSStorage:
 
     @property
     def bucket_name(self) -> str:
-        return self._bucket.name
+        return str(self._bucket.name)
 
     async def put_file(self, key: str, path: Path, content_type: str) -> str:
         blob = self._bucket.blob(str(check_key(key)))
@@ -234,16 +234,17 @@ class GCSStorage:
         )
         if blob is None or blob.size is None:
             raise PermanentStageError(_MISSING)
-        return blob.size
+        return int(blob.size)
 
     def signed_url(self, location: str) -> str:
         try:
-            return self._blob(location).generate_signed_url(
+            url: str = self._blob(location).generate_signed_url(
                 version="v4",
                 expiration=self._ttl,
                 method="GET",
                 credentials=self._signing_credentials,
             )
+            return url
         except AttributeError as e:
             # google-cloud-storage's way of saying the credentials hold no private key.
             raise ValueError(
@@ -337,20 +338,21 @@ def open_storage(settings: Settings) -> ObjectStorage:
 def _open_gcs(settings: Settings, bucket: str) -> GCSStorage:
     signing: Credentials | None = None
     if settings.gcs_credentials_file:
-        signing = service_account.Credentials.from_service_account_file(
+        signing = service_account.Credentials.from_service_account_file(  # type: ignore[no-untyped-call]  # google-auth is untyped
             settings.gcs_credentials_file
         )
     if settings.storage_emulator_host:
         client = storage.Client(
             project=EMULATOR_PROJECT,
-            credentials=AnonymousCredentials(),
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]  # google-auth
             client_options={"api_endpoint": settings.storage_emulator_host},
         )
         # A fresh emulator starts empty; a real bucket is made by infrastructure, not here.
         if client.lookup_bucket(bucket) is None:
             client.create_bucket(bucket)
     elif signing is not None:
-        client = storage.Client(project=signing.project_id, credentials=signing)
+        project = getattr(signing, "project_id", None)  # service-account keys carry one
+        client = storage.Client(project=project, credentials=signing)
     else:
         client = storage.Client()  # ambient credentials (workload identity, gcloud ADC)
     return GCSStorage(bucket, client, signing, settings.signed_url_ttl_seconds)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 from av.video.frame import PictureType
@@ -332,13 +333,13 @@ def _video_packets(
     frame_count: int,
     sample_rate: int,
     total_samples: int,
-) -> Iterator[av.Packet]:
+) -> Iterator[av.Packet[Any]]:
     def pts(index: int) -> int:
         return round(index * sample_rate / FPS)
 
     last_pts = pts(frame_count - 1)
 
-    def timed(packets: list[av.Packet]) -> list[av.Packet]:
+    def timed(packets: list[av.Packet[Any]]) -> list[av.Packet[Any]]:
         for packet in packets:
             is_last = packet.pts == last_pts
             packet.duration = total_samples - last_pts if is_last else pts(1)
@@ -347,7 +348,7 @@ def _video_packets(
     ends = [*starts[1:], frame_count]
     for slide, start, end in zip(slides, starts, ends, strict=True):
         # Convert each slide to YUV once and send the same picture for all its frames.
-        frame = av.VideoFrame.from_image(slide.image).reformat(format="yuv420p")
+        frame = av.VideoFrame.from_image(slide.image).reformat(format="yuv420p")  # type: ignore[no-untyped-call]  # PyAV stub
         for index in range(start, end):
             frame.pts = pts(index)
             frame.pict_type = PictureType.I if index == start else PictureType.NONE
@@ -355,13 +356,13 @@ def _video_packets(
     yield from timed(stream.encode(None))
 
 
-def _audio_packets(stream: av.AudioStream, frames: list[av.AudioFrame]) -> Iterator[av.Packet]:
+def _audio_packets(stream: av.AudioStream, frames: list[av.AudioFrame]) -> Iterator[av.Packet[Any]]:
     for frame in frames:
         yield from stream.encode(frame)
     yield from stream.encode(None)
 
 
-def _packet_seconds(packet: av.Packet) -> float:
+def _packet_seconds(packet: av.Packet[Any]) -> float:
     ts = packet.dts if packet.dts is not None else packet.pts
     return float((ts or 0) * packet.time_base)
 
