@@ -4,29 +4,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from db import maintenance as sql
 from pipeline.context import Context
-from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult, sweep
 
 
 async def reset_tokens(ctx: Context, now: datetime) -> JobResult:
     """The seed's hourly cleanup, in batches, with an audit row per batch."""
-    result = JobResult("reset_tokens")
-    for _ in range(MAX_BATCHES_PER_RUN):
-        async with ctx.uow() as s:
-            cleared = await sql.clear_expired_reset_tokens(s, SWEEP_BATCH_SIZE)
-            if cleared:
-                await sql.audit(
-                    s,
-                    "maintenance.clear_reset_tokens",
-                    "user",
-                    None,
-                    {"count": len(cleared), "user_ids": cleared},
-                )
-            result.changed += len(cleared)
-        if len(cleared) < SWEEP_BATCH_SIZE:
-            break
-    return result
+
+    async def batch(s: AsyncSession) -> int:
+        cleared = await sql.clear_expired_reset_tokens(s, SWEEP_BATCH_SIZE)
+        if cleared:
+            await sql.audit(
+                s,
+                "maintenance.clear_reset_tokens",
+                "user",
+                None,
+                {"count": len(cleared), "user_ids": cleared},
+            )
+        return len(cleared)
+
+    return JobResult("reset_tokens", changed=await sweep(ctx, batch))
 
 
 async def content_stats(ctx: Context, now: datetime) -> JobResult:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import maintenance as sql
 from pipeline.context import Context
-from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+from pipeline.jobs.base import SWEEP_BATCH_SIZE, JobResult, sweep
 
 CONTENT_REQUEST_RETENTION = timedelta(days=90)
 FEEDBACK_RETENTION = timedelta(days=730)
@@ -43,26 +43,26 @@ async def _archive_then_remove(
     action: str,
     result: JobResult,
 ) -> None:
-    for _ in range(MAX_BATCHES_PER_RUN):
-        async with ctx.uow() as s:
-            rows = await select(s)
-            if not rows:
-                return
-            location = await ctx.providers.storage.put_bytes(
-                archive_key(table, now, rows), json_lines(rows), "application/x-ndjson"
-            )
-            removed = await remove(s, [r["id"] for r in rows])
-            await sql.audit(
-                s,
-                action,
-                table,
-                None,
-                {"count": removed, "archive": location, "ids": [str(r["id"]) for r in rows]},
-            )
-            result.changed += removed
-            result.details.setdefault("archives", []).append(location)
-        if len(rows) < SWEEP_BATCH_SIZE:
-            return
+    async def batch(s: AsyncSession) -> int:
+        rows = await select(s)
+        if not rows:
+            return 0
+        location = await ctx.providers.storage.put_bytes(
+            archive_key(table, now, rows), json_lines(rows), "application/x-ndjson"
+        )
+        removed = await remove(s, [r["id"] for r in rows])
+        await sql.audit(
+            s,
+            action,
+            table,
+            None,
+            {"count": removed, "archive": location, "ids": [str(r["id"]) for r in rows]},
+        )
+        result.changed += removed
+        result.details.setdefault("archives", []).append(location)
+        return len(rows)
+
+    await sweep(ctx, batch)
 
 
 async def content_requests(ctx: Context, now: datetime) -> JobResult:
@@ -100,25 +100,26 @@ async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
 async def users(ctx: Context, now: datetime) -> JobResult:
     """Hard-delete users of organisations whose contract ended CONTRACT_GRACE_DAYS ago
     (organizations.metadata->>'contract_end_date'); their data goes by CASCADE."""
-    result = JobResult("user_retention")
-    for _ in range(MAX_BATCHES_PER_RUN):
-        async with ctx.uow() as s:
-            doomed = await sql.users_of_ended_contracts(s, CONTRACT_GRACE_DAYS, SWEEP_BATCH_SIZE)
-            if not doomed:
-                break
-            teachers = [u["id"] for u in doomed if u["role"] != "student"]
-            classes = await sql.delete_classes_of_teachers(s, teachers) if teachers else 0
-            removed = await sql.delete_users(s, [u["id"] for u in doomed])
-            for u in doomed:
-                await sql.audit(
-                    s,
-                    "retention.delete_user",
-                    "user",
-                    u["id"],
-                    {"reason": "contract ended", "org_id": u["org_id"], "role": u["role"]},
-                )
-            result.changed += removed
-            result.details["classes_deleted"] = result.details.get("classes_deleted", 0) + classes
-        if len(doomed) < SWEEP_BATCH_SIZE:
-            break
+    result = JobResult("user_retention", details={"classes_deleted": 0})
+
+    async def batch(s: AsyncSession) -> int:
+        doomed = await sql.users_of_ended_contracts(s, CONTRACT_GRACE_DAYS, SWEEP_BATCH_SIZE)
+        if not doomed:
+            return 0
+        teachers = [u["id"] for u in doomed if u["role"] != "student"]
+        classes = await sql.delete_classes_of_teachers(s, teachers) if teachers else 0
+        removed = await sql.delete_users(s, [u["id"] for u in doomed])
+        for u in doomed:
+            await sql.audit(
+                s,
+                "retention.delete_user",
+                "user",
+                u["id"],
+                {"reason": "contract ended", "org_id": u["org_id"], "role": u["role"]},
+            )
+        result.changed += removed
+        result.details["classes_deleted"] += classes
+        return len(doomed)
+
+    await sweep(ctx, batch)
     return result

@@ -19,13 +19,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from db import maintenance as sql
 from db.repository import Repository
 from pipeline import request_meta as M
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
-from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
+from pipeline.jobs.base import SWEEP_BATCH_SIZE, JobResult, sweep
 from pipeline.states import STAGE_FOR_STATUS, Stage, Status
 
 log = structlog.get_logger("vividly.watchdog")
@@ -44,37 +45,44 @@ _QUEUE_UNKNOWN = float("-inf")
 async def run(ctx: Context, now: datetime) -> JobResult:
     result = JobResult("watchdog", details={"dead_lease": 0, "lost": 0, "waiting": 0})
     oldest: dict[Stage, float | None] = {}
+    decided: list[Dispatch] = []
+
+    def send_decided() -> None:
+        # Sent right after the batch that decided them commits, not at the end of the
+        # run: a run that fails later has lost nothing it already decided.
+        if ctx.enqueue is not None:
+            ctx.enqueue(decided)
+        else:
+            result.dispatches += decided
+        result.changed += len(decided)
+        decided.clear()
+
     for status, stage in STAGE_FOR_STATUS.items():
-        for _ in range(MAX_BATCHES_PER_RUN):
-            batch: list[Dispatch] = []
-            async with ctx.uow() as s:
-                await sql.bound_transaction(s, SWEEP_LOCK_TIMEOUT_MS, SWEEP_STATEMENT_TIMEOUT_MS)
-                repo = Repository(s)
-                rows = await sql.unattended_requests(
-                    s, status, ctx.settings.watchdog_lost_after_seconds, SWEEP_BATCH_SIZE
-                )
-                for r in rows:
-                    if r["dead_lease"]:
-                        result.details["dead_lease"] += 1
-                    else:
-                        if stage not in oldest:
-                            oldest[stage] = _oldest_waiting(ctx, stage)
-                        queued = oldest[stage]
-                        if queued is not None and queued <= float(r["since"]):
-                            result.details["waiting"] += 1  # its message is still queued
-                            continue
-                        result.details["lost"] += 1
-                    await repo.note_dispatched(r["id"], stage)
-                    batch.append(Dispatch(stage, r["id"]))
-            # Sent right after the batch that decided them commits, not at the end of
-            # the run: a run that fails later has lost nothing it already decided.
-            if ctx.enqueue is not None:
-                ctx.enqueue(batch)
-            else:
-                result.dispatches += batch
-            result.changed += len(batch)
-            if len(rows) < SWEEP_BATCH_SIZE:
-                break
+
+        async def batch(s: AsyncSession, status: Status = status, stage: Stage = stage) -> int:
+            await sql.bound_transaction(s, SWEEP_LOCK_TIMEOUT_MS, SWEEP_STATEMENT_TIMEOUT_MS)
+            repo = Repository(s)
+            rows = await sql.unattended_requests(
+                s, status, ctx.settings.watchdog_lost_after_seconds, SWEEP_BATCH_SIZE
+            )
+            for r in rows:
+                if r["dead_lease"]:
+                    result.details["dead_lease"] += 1
+                else:
+                    if stage not in oldest:
+                        oldest[stage] = _oldest_waiting(ctx, stage)
+                    queued = oldest[stage]
+                    if queued is not None and queued <= float(r["since"]):
+                        result.details["waiting"] += 1  # its message is still queued
+                        continue
+                    result.details["lost"] += 1
+                await repo.note_dispatched(r["id"], stage)
+                decided.append(Dispatch(stage, r["id"]))
+            # Rows left waiting would be selected again: a full batch of dispatches is
+            # what says there may be more.
+            return len(decided)
+
+        await sweep(ctx, batch, committed=send_decided)
     if result.changed:
         log.info("requests re-dispatched", job="watchdog", **result.details)
     await _rescue_uploads(ctx, result)
@@ -106,20 +114,17 @@ async def _rescue_uploads(ctx: Context, result: JobResult) -> None:
 
 
 async def expire_clarifications(ctx: Context, now: datetime) -> JobResult:
-    result = JobResult("clarification_expiry")
-    for _ in range(MAX_BATCHES_PER_RUN):
-        async with ctx.uow() as s:
-            repo = Repository(s)
-            ids = await sql.expired_clarifications(s, CLARIFICATION_TTL_SECONDS, SWEEP_BATCH_SIZE)
-            for request_id in ids:
-                await repo.transition(
-                    request_id,
-                    Status.needs_clarification,
-                    Status.failed,
-                    error_message="clarification expired",
-                    metadata={M.FAILED_STAGE: "nlu", M.ERROR_KIND: "clarification_expired"},
-                )
-            result.changed += len(ids)
-        if len(ids) < SWEEP_BATCH_SIZE:
-            break
-    return result
+    async def batch(s: AsyncSession) -> int:
+        repo = Repository(s)
+        ids = await sql.expired_clarifications(s, CLARIFICATION_TTL_SECONDS, SWEEP_BATCH_SIZE)
+        for request_id in ids:
+            await repo.transition(
+                request_id,
+                Status.needs_clarification,
+                Status.failed,
+                error_message="clarification expired",
+                metadata={M.FAILED_STAGE: "nlu", M.ERROR_KIND: "clarification_expired"},
+            )
+        return len(ids)
+
+    return JobResult("clarification_expiry", changed=await sweep(ctx, batch))
