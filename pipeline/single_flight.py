@@ -55,15 +55,7 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
     if leader is not None:
         follow = {M.CACHE_KEY: key, M.ROLE: "follower", M.LEADER_ID: leader.id}
         if content is not None and content.audio_url:
-            await repo.transition(
-                row.id,
-                frm,
-                Status.fast_path_ready,
-                generated_content_id=content.id,
-                cache_hit=True,
-                metadata={**follow, M.CACHE: "fast_path_hit"},
-                drop_metadata=(M.RELEAD,),
-            )
+            await _served_fast_path(repo, row, content.id, follow, (M.RELEAD,))
         else:
             joined = {**follow, M.CACHE: "joined", M.RELEAD: None}
             await repo.patch(row.id, frm, joined, cache_hit=True)
@@ -74,15 +66,7 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
         return []
     lead = {M.CACHE_KEY: key, M.ROLE: "leader"}
     if content is not None and content.audio_url:
-        await repo.transition(
-            row.id,
-            frm,
-            Status.fast_path_ready,
-            generated_content_id=content.id,
-            cache_hit=True,
-            metadata={**lead, M.CACHE: "fast_path_hit"},
-            drop_metadata=(M.LEADER_ID, M.RELEAD),
-        )
+        await _served_fast_path(repo, row, content.id, lead, (M.LEADER_ID, M.RELEAD))
         if row.metadata.get(M.RELEAD):
             await _fast_path_followers(repo, row.id, content.id)
         return [Dispatch(Stage.video, row.id)]
@@ -191,6 +175,25 @@ def retry_status(row: RequestRow, stage: Stage) -> Status:
     if stage == Stage.nlu or not (row.topic_id and row.interest_id):
         return Status.nlu_processing
     return Status.cache_check
+
+
+async def _served_fast_path(
+    repo: Repository,
+    row: RequestRow,
+    content_id: str,
+    role: dict[str, Any],
+    drop: tuple[str, ...],
+) -> None:
+    """cache_check -> fast_path_ready on a script+audio hit (as follower or video leader)."""
+    await repo.transition(
+        row.id,
+        Status.cache_check,
+        Status.fast_path_ready,
+        generated_content_id=content_id,
+        cache_hit=True,
+        metadata={**role, M.CACHE: "fast_path_hit"},
+        drop_metadata=drop,
+    )
 
 
 async def _fast_path_followers(repo: Repository, leader_id: str, content_id: str) -> None:

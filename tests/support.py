@@ -172,6 +172,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM a process group (resumed first: a paused process cannot stop), SIGKILL it
+    if it has not gone within 20 s."""
+    os.killpg(proc.pid, signal.SIGCONT)
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+
+
 class WorkerProcess:
     """`celery worker` in a subprocess (its own process group); stdout+stderr go to
     `log_path`. `env` overrides settings for this worker only."""
@@ -279,13 +291,7 @@ class WorkerProcess:
     def stop(self) -> None:
         if self.alive():
             assert self.proc is not None
-            os.killpg(self.proc.pid, signal.SIGCONT)  # a paused worker cannot stop
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+            stop_group(self.proc)
 
     @contextmanager
     def stopped(self) -> Iterator[None]:
@@ -322,9 +328,4 @@ class BeatProcess:
 
     def stop(self) -> None:
         if self.alive():
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+            stop_group(self.proc)

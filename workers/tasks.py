@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import NoReturn
 
 import redis
 import structlog
@@ -63,14 +64,7 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
                 )
                 if decision == "retry":
                     outcome = "retry"
-                    log.info(
-                        "stage retry scheduled",
-                        request_id=request_id,
-                        stage=str(stage),
-                        countdown_s=round(delay, 2),
-                        error_type=type(e).__name__,
-                    )
-                    raise task.retry(countdown=delay, max_retries=None) from None
+                    _retry_later(task, "stage retry scheduled", delay, request_id, stage, e)
                 outcome, kind = (
                     ("failed", "exhausted") if decision == "exhausted" else ("stale", "none")
                 )
@@ -88,17 +82,23 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
         # so nothing is counted against it. Try again later; the row keeps its status.
         outcome, kind = "retry", "infrastructure"
         delay = policy.backoff_seconds(task.request.retries + 1)
-        log.warning(
-            "stage waits for the database",
-            request_id=request_id,
-            stage=str(stage),
-            countdown_s=round(delay, 2),
-            error_type=type(e).__name__,
-        )
-        raise task.retry(countdown=delay, max_retries=None) from None
+        _retry_later(task, "stage waits for the database", delay, request_id, stage, e)
     finally:
         metrics.record_stage(stage, outcome, kind, time.perf_counter() - started)
     send(dispatches)
+
+
+def _retry_later(
+    task: Task, event: str, delay: float, request_id: str, stage: Stage, error: Exception
+) -> NoReturn:
+    log.info(
+        event,
+        request_id=request_id,
+        stage=str(stage),
+        countdown_s=round(delay, 2),
+        error_type=type(error).__name__,
+    )
+    raise task.retry(countdown=delay, max_retries=None) from None
 
 
 def _stage_task(stage: Stage) -> Task:
