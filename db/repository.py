@@ -7,6 +7,7 @@ checked against pipeline.states before any statement is sent.
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 import secrets
@@ -119,6 +120,15 @@ def _content_row(row: Any) -> ContentRow:
 
 def _jsonb(value: Any) -> Any:
     return cast(literal(value, type_=JSONB), JSONB)
+
+
+class Unset(enum.Enum):
+    """A keyword parameter left out (None is a value: it clears the column)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
 
 
 @dataclass(frozen=True)
@@ -399,13 +409,26 @@ class Repository:
         drop_metadata: tuple[str, ...] = (),
         lease: Lease | None = None,
         keep_lease: bool = False,
-        **values: Any,
+        topic_id: str | Unset = UNSET,
+        interest_id: str | Unset = UNSET,
+        generated_content_id: str | None | Unset = UNSET,
+        cache_hit: bool | Unset = UNSET,
+        error_message: str | None | Unset = UNSET,
     ) -> RequestRow:
         """Compare-and-set the status; raises StaleClaim when the row is not in `frm` (or,
-        given a lease, when this delivery no longer holds it)."""
+        given a lease, when this delivery no longer holds it). The columns a transition
+        may set are its keyword parameters: a column left UNSET keeps its value."""
         check(frm, to)
         stage = STAGE_FOR_STATUS.get(to)
-        params = {
+        columns = {
+            "topic_id": topic_id,
+            "interest_id": interest_id,
+            "generated_content_id": generated_content_id,
+            "cache_hit": cache_hit,
+            "error_message": error_message,
+        }
+        values = {c: v for c, v in columns.items() if not isinstance(v, Unset)}
+        params: dict[str, Any] = {
             "id": request_id,
             "frm": str(frm),
             "to": str(to),

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from db.repository import Repository, RequestRow
+from db.repository import UNSET, Repository, RequestRow
 from pipeline import request_meta as M
 from pipeline.dispatch import Dispatch
 from pipeline.errors import StageError
@@ -214,7 +214,6 @@ async def _complete_followers(
     note: dict[str, Any],
     error_message: str | None = None,
 ) -> None:
-    extra: dict[str, Any] = {"error_message": error_message} if error_message else {}
     for f in await repo.followers(leader_id, _ATTACHED):
         await repo.transition(
             f.id,
@@ -223,5 +222,5 @@ async def _complete_followers(
             generated_content_id=content_id,
             cache_hit=True,
             metadata=note,
-            **extra,
+            error_message=error_message if error_message else UNSET,
         )
