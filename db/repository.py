@@ -265,13 +265,17 @@ _EXECUTION_RESET = """
     )
 """
 
-_PATCH = text("""
+
+def _patch_sql(guard: str) -> Any:
+    """UPDATE of a request that stays in its status (metadata, cache_hit); its lease is
+    released and it counts as dispatched now."""
+    return text(f"""
     WITH t AS (
         UPDATE content_requests
-        SET metadata = (coalesce(metadata, '{}'::jsonb) - CAST(:drop AS text[]))
+        SET metadata = (coalesce(metadata, '{{}}'::jsonb) - CAST(:drop AS text[]))
                        || CAST(:patch AS jsonb),
             cache_hit = coalesce(CAST(:cache_hit AS boolean), cache_hit)
-        WHERE id = :id AND status = CAST(:status AS request_status)
+        WHERE id = :id AND status = CAST(:status AS request_status) {guard}
         RETURNING id
     ), x AS (
         INSERT INTO request_execution AS e (request_id, stage, dispatched_at)
@@ -282,12 +286,10 @@ _PATCH = text("""
     )
     SELECT id FROM t
 """)
-_PATCH_LEASED = text(
-    str(_PATCH).replace(
-        "AND status = CAST(:status AS request_status)",
-        "AND status = CAST(:status AS request_status)" + _LEASE_GUARD,
-    )
-)
+
+
+_PATCH = _patch_sql("")
+_PATCH_LEASED = _patch_sql(_LEASE_GUARD)
 
 
 _STUDENT = text(

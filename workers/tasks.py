@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import NoReturn
+from dataclasses import dataclass, field
+from typing import Any
 
 import redis
 import structlog
@@ -12,93 +13,122 @@ from celery import Task
 
 from db.repository import Lease
 from pipeline import runner
+from pipeline.dispatch import Dispatch
 from pipeline.errors import LeaseLost, StageError, TransientStageError
-from pipeline.retry import Verdict
+from pipeline.retry import RetryPolicy, Verdict
+from pipeline.runner import StageSpec
 from pipeline.stages import SPECS
 from pipeline.states import Stage
 from workers import metrics
 from workers.app import app, task_name
 from workers.client import send
 from workers.policy import retry_policy, vividly_task
-from workers.runtime import get_runtime
+from workers.runtime import Runtime, get_runtime
 
 log = structlog.get_logger("vividly.tasks")
+
+
+@dataclass(frozen=True)
+class Settled:
+    """How one delivery ended: for metrics, what to send, and when to try again."""
+
+    outcome: str
+    kind: str = "none"
+    dispatches: list[Dispatch] = field(default_factory=list)
+    retry_in: float | None = None
+    why: str = ""
+    error_type: str | None = None
 
 
 def execute(task: Task, stage: Stage, request_id: str) -> None:
     """One delivery of a stage's task: run it; on failure, ask the retry policy what the
     error means and settle it on the row (retry, fail, or wait for the database)."""
     rt = get_runtime()
-    ctx = rt.context
-    policy = retry_policy(ctx.settings)
+    policy = retry_policy(rt.context.settings)
     spec = SPECS[stage]
     lease = Lease(task.request.id or f"local:{request_id}", task.request.retries)
     started = time.perf_counter()
-    outcome, kind, dispatches = "failed", "none", []
+    settled = Settled("failed")
     try:
-        try:
-            run = rt.run(runner.run_stage(spec, ctx, request_id, lease))
-            outcome, kind, dispatches = run.outcome, run.error_kind, list(run)
-            if "cache" in run.notes:
-                metrics.record_cache(run.notes["cache"])
-        except LeaseLost:
-            outcome = "stale"
-            log.info(
-                "stage abandoned: another worker took the request over",
-                request_id=request_id,
-                stage=str(stage),
-                outcome="stale",
-            )
-        except Exception as e:
-            verdict = policy.classify(e)
-            if verdict is Verdict.wait:
-                raise
-            if verdict is Verdict.retry:
-                error = (
-                    e
-                    if isinstance(e, StageError)
-                    else TransientStageError(f"{type(e).__name__} in the {stage} stage")
-                )
-                decision, dispatches, delay = rt.run(
-                    runner.retry_or_fail(spec, ctx, request_id, lease, error, policy)
-                )
-                if decision == "retry":
-                    outcome = "retry"
-                    _retry_later(task, "stage retry scheduled", delay, request_id, stage, e)
-                outcome, kind = (
-                    ("failed", "exhausted") if decision == "exhausted" else ("stale", "none")
-                )
-            else:
-                if verdict is Verdict.bug:
-                    log.exception("stage crashed", request_id=request_id, stage=str(stage))
-                kind = "permanent" if verdict is Verdict.fail else "internal"
-                dispatches = rt.run(
-                    runner.fail_stage(spec, ctx, request_id, lease, runner.as_stage_error(e), kind)
-                )
+        run = rt.run(runner.run_stage(spec, rt.context, request_id, lease))
+        settled = Settled(run.outcome, run.error_kind, list(run))
+        if "cache" in run.notes:
+            metrics.record_cache(run.notes["cache"])
+    except LeaseLost:
+        settled = Settled("stale")
+        log.info(
+            "stage abandoned: another worker took the request over",
+            request_id=request_id,
+            stage=str(stage),
+            outcome="stale",
+        )
     except Exception as e:
-        if policy.classify(e) is not Verdict.wait:
-            raise
-        # The database (or broker) is away: nothing is known or recorded about the request,
-        # so nothing is counted against it. Try again later; the row keeps its status.
-        outcome, kind = "retry", "infrastructure"
-        delay = policy.backoff_seconds(task.request.retries + 1)
-        _retry_later(task, "stage waits for the database", delay, request_id, stage, e)
+        settled = _settle(rt, spec, request_id, lease, policy, e, task.request.retries)
     finally:
-        metrics.record_stage(stage, outcome, kind, time.perf_counter() - started)
-    send(dispatches)
+        metrics.record_stage(stage, settled.outcome, settled.kind, time.perf_counter() - started)
+    if settled.retry_in is not None:
+        log.info(
+            settled.why,
+            request_id=request_id,
+            stage=str(stage),
+            countdown_s=round(settled.retry_in, 2),
+            error_type=settled.error_type,
+        )
+        raise task.retry(countdown=settled.retry_in, max_retries=None)
+    send(settled.dispatches)
 
 
-def _retry_later(
-    task: Task, event: str, delay: float, request_id: str, stage: Stage, error: Exception
-) -> NoReturn:
-    log.info(
-        event,
-        request_id=request_id,
-        stage=str(stage),
-        countdown_s=round(delay, 2),
-        error_type=type(error).__name__,
+def _settle(
+    rt: Runtime,
+    spec: StageSpec[Any],
+    request_id: str,
+    lease: Lease,
+    policy: RetryPolicy,
+    error: Exception,
+    retries: int,
+) -> Settled:
+    """A failed delivery, settled on the row under its lease: a counted retry, a failure,
+    or (the database or broker being away, now or while settling) an uncounted wait."""
+    verdict = policy.classify(error)
+    error_type = type(error).__name__
+    try:
+        if verdict is Verdict.retry:
+            stage_error = (
+                error
+                if isinstance(error, StageError)
+                else TransientStageError(f"{error_type} in the {spec.stage} stage")
+            )
+            decision, dispatches, delay = rt.run(
+                runner.retry_or_fail(spec, rt.context, request_id, lease, stage_error, policy)
+            )
+            if decision == "retry":
+                why = "stage retry scheduled"
+                return Settled("retry", retry_in=delay, why=why, error_type=error_type)
+            if decision == "exhausted":
+                return Settled("failed", "exhausted", dispatches)
+            return Settled("stale")
+        if verdict is not Verdict.wait:
+            if verdict is Verdict.bug:
+                log.exception("stage crashed", request_id=request_id, stage=str(spec.stage))
+            kind = "permanent" if verdict is Verdict.fail else "internal"
+            failure = runner.as_stage_error(error)
+            dispatches = rt.run(
+                runner.fail_stage(spec, rt.context, request_id, lease, failure, kind)
+            )
+            return Settled("failed", kind, dispatches)
+    except Exception as again:
+        if policy.classify(again) is not Verdict.wait:
+            raise
+        error_type = type(again).__name__
+    # Nothing is known or recorded about the request, so nothing is counted against it;
+    # the row keeps its status and the task tries again later.
+    return Settled(
+        "retry",
+        "infrastructure",
+        retry_in=policy.backoff_seconds(retries + 1),
+        why="stage waits for the database",
+        error_type=error_type,
     )
-    raise task.retry(countdown=delay, max_retries=None) from None
 
 
 def _stage_task(stage: Stage) -> Task:

@@ -11,7 +11,3 @@ TIME_LIMITS: dict[Stage, tuple[float, float]] = {
     Stage.audio: (55.0, 60.0),
     Stage.video: (570.0, 600.0),
 }
-
-
-def hard_limit(stage: Stage) -> float:
-    return TIME_LIMITS[stage][1]
