@@ -47,7 +47,6 @@ class RequestRow:
     retry_count: int
     metadata: dict[str, Any]
     created_at: datetime | None
-    updated_at: datetime | None
     completed_at: datetime | None
 
     @property
@@ -97,7 +96,6 @@ def _request_row(row: Any) -> RequestRow:
         retry_count=r["retry_count"] or 0,
         metadata=dict(r["metadata"] or {}),
         created_at=r["created_at"],
-        updated_at=r["updated_at"],
         completed_at=r["completed_at"],
     )
 

@@ -200,3 +200,15 @@ async def seed(session: AsyncSession) -> SeedReport:
         session, _table(StudentInterest), ranked, ["student_id", "rank"]
     )
     return SeedReport(written)
+
+
+async def seed_database(url: str) -> SeedReport:
+    """Seed the database at `url` in one transaction, on an engine of its own."""
+    from db.session import create_engine, create_sessionmaker, unit_of_work
+
+    engine = create_engine(url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as session:
+            return await seed(session)
+    finally:
+        await engine.dispose()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field, field_validator
 
 # Narration length limits: the product asks for 60-180 s lessons.
@@ -57,6 +55,3 @@ class Lesson(BaseModel):
 
     def estimated_seconds(self) -> float:
         return len(self.narration().split()) * 60.0 / WORDS_PER_MINUTE
-
-    def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")

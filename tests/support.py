@@ -26,6 +26,8 @@ from typing import TypeVar
 import psycopg
 import redis
 
+from workers.localworker import LocalWorker, stop_group
+
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,18 +65,9 @@ def migrate(dbname: str, revision: str = "head") -> None:
 def run_seed(dbname: str) -> None:
     import asyncio
 
-    from db.seed import seed
-    from db.session import create_engine, create_sessionmaker, unit_of_work
+    from db.seed import seed_database
 
-    async def go() -> None:
-        engine = create_engine(asyncpg_url(dbname))
-        try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                await seed(session)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(go())
+    asyncio.run(seed_database(asyncpg_url(dbname)))
 
 
 def connect(dbname: str) -> psycopg.Connection:
@@ -172,18 +165,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stop_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM a process group (resumed first: a paused process cannot stop), SIGKILL it
-    if it has not gone within 20 s."""
-    os.killpg(proc.pid, signal.SIGCONT)
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(10)
-
-
 class WorkerProcess:
     """`celery worker` in a subprocess (its own process group); stdout+stderr go to
     `log_path`. `env` overrides settings for this worker only."""
@@ -193,7 +174,7 @@ class WorkerProcess:
 
     def __init__(self, concurrency: int, queues: str, env: dict[str, str] | None = None) -> None:
         self.concurrency, self.queues, self.env = concurrency, queues, dict(env or {})
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.local: LocalWorker | None = None
         self.log_path = TEST_ENV.tmp / "unused.log"
         self.name = ""
         self.starts = 0
@@ -216,54 +197,41 @@ class WorkerProcess:
 
     def launch(self) -> None:
         tag = uuid.uuid4().hex[:6]
-        self.log_path = TEST_ENV.tmp / f"worker-{tag}.log"
-        self.logs.append(self.log_path)
-        self.name = f"test-{tag}@{os.uname().nodename}"
         metrics_port = free_port()
         metrics_dir = Path(tempfile.mkdtemp(prefix="metrics-", dir=TEST_ENV.tmp))
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable, "-m", "celery", "-A", "workers.app", "worker",
-                    "-P", "prefork", "-c", str(self.concurrency), "-Q", self.queues,
-                    "--without-gossip", "--without-mingle", "-l", "INFO", "-n", self.name,
-                ],
-                cwd=REPO,
-                env={
-                    **os.environ,
-                    "METRICS_PORT": str(metrics_port),
-                    "METRICS_ADDR": "127.0.0.1",
-                    "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
-                    **self.env,
-                },
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
-        self.starts += 1
+        self.local = LocalWorker(
+            TEST_ENV.tmp / f"worker-{tag}.log",
+            queues=self.queues.split(","),
+            concurrency=self.concurrency,
+            cwd=REPO,
+            name_prefix="test",
+            env={
+                **os.environ,
+                "METRICS_PORT": str(metrics_port),
+                "METRICS_ADDR": "127.0.0.1",
+                "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+                **self.env,
+            },
+        )
+        self.log_path, self.name = self.local.log_path, self.local.name
+        self.logs.append(self.log_path)
         self.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-        proc = self.proc
-        wait_for(lambda: b"ready." in self.log_path.read_bytes() or proc.poll() is not None, 60)
-        if proc.poll() is not None:
-            raise RuntimeError(f"worker exited: {self.log_text()[-3000:]}")
+        self.local.start()
+        self.starts += 1
+
+    @property
+    def proc(self) -> subprocess.Popen[bytes] | None:
+        return self.local.proc if self.local else None
 
     def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.local is not None and self.local.alive()
 
     def children(self) -> list[int]:
-        """The pids of the pool children (prefork), from /proc."""
-        if not self.alive():
-            return []
-        assert self.proc is not None
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        try:
-            return [int(x) for x in path.read_text().split()]
-        except OSError:
-            return []
+        return self.local.children() if self.local else []
 
     def signal_all(self, sig: signal.Signals) -> None:
-        assert self.proc is not None
-        os.killpg(self.proc.pid, sig)
+        if self.local:
+            self.local.signal_all(sig)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -282,16 +250,12 @@ class WorkerProcess:
         return found
 
     def kill(self) -> None:
-        """SIGKILL the whole worker: main process and pool children, no goodbye."""
-        if self.alive():
-            assert self.proc is not None
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        if self.local:
+            self.local.kill()
 
     def stop(self) -> None:
-        if self.alive():
-            assert self.proc is not None
-            stop_group(self.proc)
+        if self.local:
+            self.local.stop()
 
     @contextmanager
     def stopped(self) -> Iterator[None]:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import asyncio
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,56 +13,12 @@ from rich.table import Table
 from db import migrate
 from pipeline.settings import get_settings
 from pipeline.states import TERMINAL, Status
-
-WORKER_READY_SECONDS = 60.0
-
-
-@contextmanager
-def local_worker(
-    log_path: Path, env: dict[str, str] | None = None, concurrency: int = 2
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A Celery worker subprocess (prefork) on every queue, answering pings before this
-    yields, and stopped when the block ends (the demo and bench/ use it)."""
-    from workers.app import QUEUES, app
-
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.app",
-                "worker",
-                "-c",
-                str(concurrency),
-                "-Q",
-                ",".join(QUEUES),
-                "-n",
-                f"local-{os.getpid()}-{time.monotonic_ns()}@%h",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + WORKER_READY_SECONDS
-            while not app.control.ping(timeout=0.5):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the worker did not start; see {log_path}")
-            yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+from workers.localworker import LocalWorker, running
 
 
 def run_demo(query: str, student: str, wait_seconds: float, out: Console) -> None:
+    from db.seed import seed_database
     from workers.cli.common import run, with_api
-    from workers.cli.db import seed_command
     from workers.cli.requests import follow
 
     settings = get_settings()
@@ -74,9 +26,10 @@ def run_demo(query: str, student: str, wait_seconds: float, out: Console) -> Non
     out.print("1. migrating the database …")
     migrate.upgrade(settings.database_url)
     out.print("2. loading the topic catalog and a demo school …")
-    seed_command()
+    report = asyncio.run(seed_database(settings.database_url))
+    out.print(f"   {report.total} rows written")
     out.print("3. starting a Celery worker …")
-    with local_worker(Path("var/demo-worker.log")):
+    with running(LocalWorker(Path("var/demo-worker.log"))):
         started = time.monotonic()
         out.print(f"4. submitting for {student}: [italic]{query}[/]")
         request_id = run(lambda: with_api(lambda api: api.submit_request(student, query)))

@@ -14,7 +14,7 @@ ROW = RequestRow(
     id="req_1", student_id="user_1", original_query="q", topic_id="topic_a",
     interest_id="int_a", style="conversational", status=Status.failed, cache_hit=False,
     generated_content_id=None, error_message="x", retry_count=0, metadata={},
-    created_at=None, updated_at=None, completed_at=None,
+    created_at=None, completed_at=None,
 )  # fmt: skip
 
 

@@ -41,19 +41,13 @@ def db_current() -> None:
 def seed_command() -> None:
     """Load the topic catalog, interests and a demo school (idempotent)."""
     from db import migrate
-    from db.seed import seed
-    from db.session import create_engine, create_sessionmaker, unit_of_work
+    from db.seed import seed_database
 
     url = get_settings().database_url
 
     async def go() -> None:
         await migrate.require_schema(url)
-        engine = create_engine(url)
-        try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
-                report = await seed(session)
-        finally:
-            await engine.dispose()
+        report = await seed_database(url)
         details = ", ".join(f"{k} {v}" for k, v in report.written.items())
         out.print(f"seeded: {report.total} rows written ({details})")
 
