@@ -94,14 +94,14 @@ async def wait_all(conn: asyncpg.Connection, ids: list[str], status: str, limit:
 async def resolvable(pairs: list[Any], sessions: Any) -> list[Any]:
     """Keep the (topic, interest) pairs whose "explain {title}" NLU resolves confidently to
     that topic, so every measured request walks the whole state machine."""
-    from db.repository import Repository
+    from db.catalog import CatalogStore
     from db.session import unit_of_work
     from pipeline.providers.factory import build_resolver
     from pipeline.settings import get_settings
 
     resolver = build_resolver(get_settings())
     async with unit_of_work(sessions) as s:
-        catalog = await Repository(s).catalog()
+        catalog = await CatalogStore(s).load()
     good = set()
     for topic in {p["topic"] for p in pairs}:
         u = await resolver.understand(f"explain {catalog.topics[topic].title}", catalog)

@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.models import Interest, Topic
-from db.repository import Repository, RequestRow, StudentInfo
+from db.catalog import StudentInfo
+from db.repository import Repository
+from db.requests import RequestRow
 from db.session import unit_of_work
 from pipeline import request_meta as M
 from pipeline import single_flight
@@ -52,7 +53,7 @@ class PipelineAPI:
         async with unit_of_work(self.sessions) as s:
             repo = Repository(s)
             student = await _checked_student(repo, student_id, interest_id)
-            request_id = await repo.create(
+            request_id = await repo.requests.create(
                 student_id=student_id,
                 original_query=query,
                 interest_id=interest_id,
@@ -101,11 +102,11 @@ class PipelineAPI:
         style = _checked_style(style)
         repo = Repository(session)
         student = await _checked_student(repo, student_id, interest_id)
-        if not await repo.exists(Topic, topic_id):
+        if not await repo.catalog.topic_exists(topic_id):
             raise RequestError(f"Unknown topic {topic_id!r}.")
         # Inserted straight into cache_check: an insert, not a transition, so no edge of
         # the state machine is bypassed; the history starts where the request starts.
-        return await repo.create(
+        return await repo.requests.create(
             student_id=student_id,
             original_query=query,
             topic_id=topic_id,
@@ -144,10 +145,10 @@ class PipelineAPI:
                 )
             clarification = dict(row.metadata.get(M.CLARIFICATION) or {})
             if topic_id is not None:
-                if not await repo.exists(Topic, topic_id):
+                if not await repo.catalog.topic_exists(topic_id):
                     raise RequestError(f"Unknown topic {topic_id!r}.")
                 clarification["chosen_topic_id"] = topic_id
-                await repo.transition(
+                await repo.requests.transition(
                     request_id,
                     Status.needs_clarification,
                     Status.cache_check,
@@ -162,7 +163,7 @@ class PipelineAPI:
                         f"The answer must be 1 to {MAX_ANSWER_CHARS} characters long."
                     )
                 clarification["answer"] = text
-                await repo.transition(
+                await repo.requests.transition(
                     request_id,
                     Status.needs_clarification,
                     Status.nlu_processing,
@@ -186,7 +187,7 @@ class PipelineAPI:
                 )
             stage = retry_stage(row)
             status = single_flight.retry_status(row, stage)
-            await repo.transition(
+            await repo.requests.transition(
                 request_id,
                 Status.failed,
                 status,
@@ -208,10 +209,8 @@ class PipelineAPI:
         self, stage: str | None = None, since: datetime | None = None, limit: int = 500
     ) -> list[tuple[str, Stage]]:
         """Re-open every failed request matching the filter; returns (id, stage) pairs."""
-        from db.maintenance import failed_requests
-
         async with unit_of_work(self.sessions) as s:
-            rows = await failed_requests(s, stage, since, limit)
+            rows = await Repository(s).requests.failed(stage, since, limit)
         retried = []
         for r in rows:
             try:
@@ -225,7 +224,9 @@ class PipelineAPI:
             repo = Repository(s)
             row = await self._load(repo, request_id)
             content = (
-                await repo.content(row.generated_content_id) if row.generated_content_id else None
+                await repo.content.get(row.generated_content_id)
+                if row.generated_content_id
+                else None
             )
         view: dict[str, Any] = {
             "id": row.id,
@@ -260,7 +261,7 @@ class PipelineAPI:
 
     @staticmethod
     async def _load(repo: Repository, request_id: str, for_update: bool = False) -> RequestRow:
-        row = await repo.load(request_id, for_update=for_update)
+        row = await repo.requests.load(request_id, for_update=for_update)
         if row is None:
             raise NotFound(f"No request {request_id!r}.")
         return row
@@ -276,10 +277,10 @@ def _checked_style(style: str | None) -> str:
 async def _checked_student(
     repo: Repository, student_id: str, interest_id: str | None
 ) -> StudentInfo:
-    student = await repo.student(student_id)
+    student = await repo.catalog.student(student_id)
     if student is None:
         raise RequestError(f"Unknown student {student_id!r}.")
-    if interest_id is not None and not await repo.exists(Interest, interest_id):
+    if interest_id is not None and not await repo.catalog.interest_exists(interest_id):
         raise RequestError(f"Unknown interest {interest_id!r}.")
     return student
 

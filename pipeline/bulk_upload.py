@@ -65,15 +65,11 @@ import structlog
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.audit import AuditTrail
 from db.models import JobStatus
-from db.ops_repository import (
-    ClassInfo,
-    ExistingUser,
-    OpsRepository,
-    UploadJobRow,
-)
 from db.session import unit_of_work
 from db.transient import is_transient_db_error
+from db.uploads import ClassInfo, ExistingUser, UploadJobRow, UploadStore
 from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.providers.protocols import ObjectStorage
 from pipeline.providers.storage import GCSStorage, LocalStorage, check_key
@@ -318,8 +314,8 @@ async def process_upload(
     handed back first (the job is queued again), so a retry can start over at once."""
     bound = log.bind(job_id=job_id)
     async with unit_of_work(sessions) as s:
-        repo = OpsRepository(s)
-        job = await repo.claim_upload(job_id, stale_after)
+        repo = UploadStore(s)
+        job = await repo.claim(job_id, stale_after)
         if job is None:
             return await _skipped(repo, job_id, stale_after, bound)
     bound.info("bulk upload claimed", outcome="claimed", school_id=job.school_id)
@@ -350,11 +346,11 @@ async def process_upload(
 
 
 async def _skipped(
-    repo: OpsRepository, job_id: str, stale_after: timedelta, bound: Any
+    repo: UploadStore, job_id: str, stale_after: timedelta, bound: Any
 ) -> UploadResult:
     """A duplicate or late delivery: say why nothing was done, and when a job held by
     another run could be taken over should that run have died."""
-    current = await repo.upload_job(job_id)
+    current = await repo.job(job_id)
     bound.info(
         "bulk upload skipped",
         outcome="skipped",
@@ -379,8 +375,8 @@ async def fail_upload(
     """Give up on a job that is still queued or processing (a task out of retries or out
     of time): failed, with `message` as a row-0 error. False: it had already ended."""
     async with unit_of_work(sessions) as s:
-        repo = OpsRepository(s)
-        done = await repo.finish_upload(
+        repo = UploadStore(s)
+        done = await repo.finish(
             job_id,
             JobStatus.failed,
             claimed_at=None,
@@ -407,7 +403,7 @@ async def _run(
 
     class_ids = sorted({r.class_id for r in rows if isinstance(r, StudentRow) and r.class_id})
     async with unit_of_work(sessions) as s:
-        classes = await OpsRepository(s).classes(class_ids)
+        classes = await UploadStore(s).classes(class_ids)
 
     total, ok, failed = len(rows), 0, 0
     imported: dict[str, int] = {}  # e-mail -> the row that imported it
@@ -424,7 +420,7 @@ async def _run(
         batch = rows[start : start + BATCH_ROWS]
         errors: list[RowError] = []
         async with unit_of_work(sessions) as s:
-            repo = OpsRepository(s)
+            repo = UploadStore(s)
             existing = await repo.existing_users(
                 sorted({r.email for r in batch if isinstance(r, StudentRow)})
             )
@@ -435,7 +431,7 @@ async def _run(
                 else:
                     failed += 1
                     errors.append(error)
-            saved = await repo.save_upload_progress(
+            saved = await repo.save_progress(
                 job.id,
                 job.started_at,  # type: ignore[arg-type]  # set by the claim this run holds
                 total_rows=total,
@@ -448,8 +444,8 @@ async def _run(
         bound.info("bulk upload batch", rows_done=start + len(batch), total_rows=total)
 
     async with unit_of_work(sessions) as s:
-        repo = OpsRepository(s)
-        done = await repo.finish_upload(
+        repo = UploadStore(s)
+        done = await repo.finish(
             job.id,
             JobStatus.completed,
             claimed_at=job.started_at,
@@ -502,7 +498,7 @@ async def _read(storage: ObjectStorage, file_path: str) -> bytes:
 
 
 async def _import_row(
-    repo: OpsRepository,
+    repo: UploadStore,
     job: UploadJobRow,
     r: StudentRow | RowError,
     classes: dict[str, ClassInfo],
@@ -570,9 +566,9 @@ async def _end_unusable(
     """processing -> failed with a row-0 error. keep_counts: rows imported before the
     failure stay counted (they are kept); otherwise nothing was imported."""
     async with unit_of_work(sessions) as s:
-        repo = OpsRepository(s)
+        repo = UploadStore(s)
         zero = None if keep_counts else 0
-        done = await repo.finish_upload(
+        done = await repo.finish(
             job.id,
             JobStatus.failed,
             claimed_at=job.started_at,
@@ -603,24 +599,24 @@ async def _release_quietly(
         async with unit_of_work(sessions) as s:
             claimed_at = job.started_at  # set by the claim this run holds
             assert claimed_at is not None
-            await OpsRepository(s).release_upload(job.id, claimed_at)
+            await UploadStore(s).release(job.id, claimed_at)
     except Exception as e:
         bound.warning("bulk upload claim not released", error_type=type(e).__name__)
 
 
 async def _audit(
-    repo: OpsRepository,
+    repo: UploadStore,
     job: UploadJobRow,
     status: JobStatus,
     total: int | None,
     ok: int,
     failed: int,
 ) -> None:
-    await repo.audit(
+    await AuditTrail(repo.s).record(
+        "bulk_upload",
+        "bulk_upload_job",
+        job.id,
         user_id=job.uploaded_by,
-        action="bulk_upload",
-        resource_type="bulk_upload_job",
-        resource_id=job.id,
         metadata={
             "status": str(status),
             "school_id": job.school_id,

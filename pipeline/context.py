@@ -11,7 +11,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.repository import Repository
+from db.catalog import CatalogStore
 from db.session import unit_of_work
 from pipeline.catalog import Catalog
 from pipeline.dispatch import Dispatch
@@ -75,6 +75,6 @@ class Context:
     async def catalog(self) -> Catalog:
         if self._catalog is None or time.monotonic() - self._catalog_at > CATALOG_TTL_SECONDS:
             async with self.uow() as s:
-                self._catalog = await Repository(s).catalog()
+                self._catalog = await CatalogStore(s).load()
             self._catalog_at = time.monotonic()
         return self._catalog

@@ -20,8 +20,9 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from db.feedback import FeedbackRow, FeedbackStore
 from db.models import FeedbackType
-from db.ops_repository import FeedbackRow, OpsRepository
+from db.repository import Repository
 from db.session import unit_of_work
 from db.transient import is_transient_db_error
 from pipeline.api import PipelineAPI
@@ -57,8 +58,8 @@ async def regenerate_from_feedback(
     outcome = "ok"
     try:
         async with unit_of_work(sessions) as s:
-            repo = OpsRepository(s)
-            fb = await repo.lock_feedback(feedback_id)
+            repo, feedback = Repository(s), FeedbackStore(s)
+            fb = await feedback.lock(feedback_id)
             if fb is None:
                 bound.info("regeneration skipped", outcome="skipped", reason="no such feedback")
                 return None
@@ -74,7 +75,7 @@ async def regenerate_from_feedback(
                 # A duplicate delivery. Should the first run have died between its commit
                 # and its send, the request still waits in cache_check: send it again
                 # (the stage ignores a task for a request that has moved on).
-                if await repo.request_status(fb.regeneration_request_id) == Status.cache_check:
+                if await repo.requests.status_of(fb.regeneration_request_id) == Status.cache_check:
                     resend = Dispatch(Stage.cache_check, fb.regeneration_request_id)
                 request_id = fb.regeneration_request_id
                 outcome = "duplicate"
@@ -83,7 +84,7 @@ async def regenerate_from_feedback(
                 if created is None:
                     return None
                 request_id = created
-                await repo.mark_regenerated(fb.id, request_id)
+                await feedback.mark_regenerated(fb.id, request_id)
                 resend = Dispatch(Stage.cache_check, request_id)
     except RequestError as e:
         # The student or catalog no longer allows it (e.g. the student was removed).
@@ -101,16 +102,16 @@ async def regenerate_from_feedback(
 
 async def _create(
     session: AsyncSession,
-    repo: OpsRepository,
+    repo: Repository,
     api: PipelineAPI,
     fb: FeedbackRow,
     bound: structlog.stdlib.BoundLogger,
 ) -> str | None:
-    content = await repo.content_key(fb.content_id)
+    content = await repo.content.key_of(fb.content_id)
     if content is None:
         bound.info("regeneration skipped", outcome="skipped", reason="content gone")
         return None
-    source = await repo.source_request(fb.student_id, fb.content_id)
+    source = await repo.requests.served(fb.student_id, fb.content_id)
     topic_id = (source and source.topic_id) or content.topic_id
     interest_id = (source and source.interest_id) or content.interest_id
     style = (source and source.style) or content.style
@@ -122,14 +123,14 @@ async def _create(
     else:
         chosen = next_interest(
             content.interest_id,
-            await repo.ranked_active_interests(fb.student_id),
-            await repo.active_interests(),
+            await repo.catalog.ranked_interests(fb.student_id, active_only=True),
+            await repo.catalog.active_interests(),
         )
         if chosen is None:
             bound.info("regeneration skipped", outcome="skipped", reason="no other interest")
             return None
         interest_id = chosen
-    query = source.original_query if source else await repo.topic_title(topic_id)
+    query = source.original_query if source else await repo.catalog.topic_title(topic_id)
     return await api.create_for_topic(
         session,
         fb.student_id,

@@ -15,7 +15,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
-from db.repository import Lease, Repository, RequestRow
+from db.repository import Repository
+from db.requests import Lease, RequestRow, RequestStore
 from pipeline import single_flight
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
@@ -55,10 +56,10 @@ class StageRun(list[Dispatch]):
         self.error_kind = error_kind
 
 
-class LeasedRepository(Repository):
-    """The repository a delivery claims, completes and fails with: every change to the
-    request it works on is guarded by its lease (only the holder may move the request),
-    and the metadata written to that request is remembered for metrics."""
+class LeasedRequests(RequestStore):
+    """The request statements of a delivery: every change to the request it works on is
+    guarded by its lease (only the holder may move the request), and the metadata written
+    to that request is remembered for metrics."""
 
     def __init__(self, session: Any, request_id: str, lease: Lease) -> None:
         super().__init__(session)
@@ -83,6 +84,14 @@ class LeasedRepository(Repository):
         if done and request_id == self.request_id:
             self.notes.update(metadata)
         return done
+
+
+def leased(session: Any, request_id: str, lease: Lease) -> Repository:
+    return Repository(session, LeasedRequests(session, request_id, lease))
+
+
+def _notes(repo: Repository) -> dict[str, Any]:
+    return repo.requests.notes if isinstance(repo.requests, LeasedRequests) else {}
 
 
 class StageSpec(Protocol, Generic[W]):
@@ -130,10 +139,10 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
     settings = ctx.settings
     bound = log.bind(request_id=request_id, stage=str(spec.stage))
     async with ctx.uow() as s:
-        repo = LeasedRepository(s, request_id, lease)
-        claim = await repo.claim(request_id, spec.claims, lease, settings.lease_seconds)
+        repo = leased(s, request_id, lease)
+        claim = await repo.requests.claim(request_id, spec.claims, lease, settings.lease_seconds)
         if claim is None:
-            current = await repo.load(request_id)
+            current = await repo.requests.load(request_id)
             bound.info(
                 "stage skipped",
                 outcome="skipped",
@@ -156,13 +165,13 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
             return StageRun(dispatches, "failed", attempt=attempt, error_kind="poison")
         row = await spec.start(repo, claim.row)
         if row is None:
-            await repo.patch(request_id, claim.row.status, {})  # lets the lease go
+            await repo.requests.patch(request_id, claim.row.status, {})  # lets the lease go
             bound.info("stage skipped", outcome="skipped", reason="nothing to do")
             return StageRun(outcome="skipped", attempt=attempt)
     result = await hold_lease(ctx, request_id, lease, spec.work(ctx, row))
     try:
         async with ctx.uow() as s:
-            repo = LeasedRepository(s, request_id, lease)
+            repo = leased(s, request_id, lease)
             dispatches = await spec.complete(repo, ctx, row, result)
     except StaleClaim as e:
         bound.info("stage result dropped", outcome="stale", reason=str(e))
@@ -173,7 +182,7 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         next=[str(d.stage) for d in dispatches],
     )
-    return StageRun(dispatches, "ok", repo.notes, attempt=attempt)
+    return StageRun(dispatches, "ok", _notes(repo), attempt=attempt)
 
 
 async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitable[W]) -> W:
@@ -227,7 +236,7 @@ async def _renew(ctx: Context, request_id: str, lease: Lease) -> bool:
     """False when the lease is no longer ours. If the database is away, the work goes on:
     should the lease run out meanwhile, the lease guard on completion decides who wins."""
     async with ctx.uow() as s:
-        return await Repository(s).heartbeat(request_id, lease, ctx.settings.lease_seconds)
+        return await RequestStore(s).heartbeat(request_id, lease, ctx.settings.lease_seconds)
 
 
 async def fail_stage(
@@ -241,13 +250,15 @@ async def fail_stage(
     """Record a permanent failure on the row, if it is still this stage's and no other
     delivery holds it (a duplicate never fails a request another worker is working on)."""
     async with ctx.uow() as s:
-        repo = LeasedRepository(s, request_id, lease)
-        ours, free, _ = await repo.lease_state(request_id, lease)
+        repo = leased(s, request_id, lease)
+        ours, free, _ = await repo.requests.lease_state(request_id, lease)
         row = None
         if ours:
-            row = await repo.load(request_id, for_update=True)
+            row = await repo.requests.load(request_id, for_update=True)
         elif free:
-            claim = await repo.claim(request_id, spec.claims, lease, ctx.settings.lease_seconds)
+            claim = await repo.requests.claim(
+                request_id, spec.claims, lease, ctx.settings.lease_seconds
+            )
             row = claim.row if claim else None
         if row is None or row.status not in spec.claims:
             log.info(
@@ -283,11 +294,11 @@ async def retry_or_fail(
     request (it moved on, or another worker took it over); nothing to do."""
     async with ctx.uow() as s:
         repo = Repository(s)
-        ours, _, attempts = await repo.lease_state(request_id, lease)
+        ours, _, attempts = await repo.requests.lease_state(request_id, lease)
         attempt = attempts + 1  # this one, which just failed
         if ours and not policy.exhausted(attempt):
             countdown = policy.backoff_seconds(attempt)
-            await repo.release_for_retry(request_id, lease, countdown)
+            await repo.requests.release_for_retry(request_id, lease, countdown)
             return "retry", [], countdown
     if not ours:
         return "dropped", [], 0.0

@@ -16,7 +16,8 @@ from typing import Any
 
 import structlog
 
-from db.repository import UNSET, Repository, RequestRow
+from db.repository import Repository
+from db.requests import UNSET, RequestRow
 from pipeline import request_meta as M
 from pipeline.dispatch import Dispatch
 from pipeline.errors import StageError
@@ -35,11 +36,11 @@ _ATTACHED = (Status.cache_check, Status.fast_path_ready)
 async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
     """cache_check's decision for `row` (in cache_check): serve a full hit, join an
     in-flight leader, lead the video from a script+audio hit, or lead a generation."""
-    await repo.lock_cache_key(key)
-    content = await repo.content_by_key(key)
+    await repo.locks.cache_key(key)
+    content = await repo.content.by_key(key)
     frm = Status.cache_check
     if content is not None and content.video_url:
-        await repo.transition(
+        await repo.requests.transition(
             row.id,
             frm,
             Status.completed,
@@ -51,18 +52,18 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
         if row.metadata.get(M.RELEAD):
             await _complete_followers(repo, row.id, content.id, {})
         return []
-    leader = await repo.inflight_leader(key, exclude=row.id)
+    leader = await repo.requests.inflight_leader(key, exclude=row.id)
     if leader is not None:
         follow = {M.CACHE_KEY: key, M.ROLE: "follower", M.LEADER_ID: leader.id}
         if content is not None and content.audio_url:
             await _served_fast_path(repo, row, content.id, follow, (M.RELEAD,))
         else:
             joined = {**follow, M.CACHE: "joined", M.RELEAD: None}
-            await repo.patch(row.id, frm, joined, cache_hit=True)
+            await repo.requests.patch(row.id, frm, joined, cache_hit=True)
         if row.metadata.get(M.RELEAD):
             # Followers that were waiting on this request now wait on the same leader.
-            for f in await repo.followers(row.id, _ATTACHED):
-                await repo.patch(f.id, f.status, {M.LEADER_ID: leader.id})
+            for f in await repo.requests.followers(row.id, _ATTACHED):
+                await repo.requests.patch(f.id, f.status, {M.LEADER_ID: leader.id})
         return []
     lead = {M.CACHE_KEY: key, M.ROLE: "leader"}
     if content is not None and content.audio_url:
@@ -70,7 +71,7 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
         if row.metadata.get(M.RELEAD):
             await _fast_path_followers(repo, row.id, content.id)
         return [Dispatch(Stage.video, row.id)]
-    await repo.transition(
+    await repo.requests.transition(
         row.id,
         frm,
         Status.generating_script,
@@ -85,9 +86,9 @@ async def fast_path(
     repo: Repository, leader: RequestRow, save_content: Callable[[], Awaitable[str]]
 ) -> list[Dispatch]:
     """generating_audio -> fast_path_ready for the leader and every follower waiting."""
-    await repo.lock_cache_key(leader.cache_key or "")
+    await repo.locks.cache_key(leader.cache_key or "")
     content_id = await save_content()
-    await repo.transition(
+    await repo.requests.transition(
         leader.id,
         Status.generating_audio,
         Status.fast_path_ready,
@@ -101,9 +102,9 @@ async def completed(
     repo: Repository, leader: RequestRow, save_video: Callable[[], Awaitable[None]]
 ) -> list[Dispatch]:
     """generating_video -> completed, and the followers complete with the same content."""
-    await repo.lock_cache_key(leader.cache_key or "")
+    await repo.locks.cache_key(leader.cache_key or "")
     await save_video()
-    await repo.transition(leader.id, Status.generating_video, Status.completed)
+    await repo.requests.transition(leader.id, Status.generating_video, Status.completed)
     await _complete_followers(repo, leader.id, leader.generated_content_id, {})
     return []
 
@@ -113,7 +114,7 @@ async def degraded(
 ) -> list[Dispatch]:
     """Video failed for good after the fast path: the leader and its followers end
     `completed` with the vivid_now content and the same error (SPEC rule 9)."""
-    await repo.lock_cache_key(leader.cache_key or "")
+    await repo.locks.cache_key(leader.cache_key or "")
     note = {
         M.VIDEO_ERROR: error.message,
         M.FAILED_STAGE: str(Stage.video),
@@ -123,7 +124,7 @@ async def degraded(
     message = (
         f"Video could not be made ({error.message}); the lesson is available as script and audio."
     )
-    await repo.transition(
+    await repo.requests.transition(
         leader.id, leader.status, Status.completed, error_message=message, metadata=note
     )
     await _complete_followers(
@@ -139,19 +140,19 @@ async def failed(
     message when they would fail the same way; otherwise one of them leads again and
     the others stay attached to it."""
     if row.cache_key and row.metadata.get(M.ROLE) == "leader":
-        await repo.lock_cache_key(row.cache_key)
+        await repo.locks.cache_key(row.cache_key)
     note = {M.FAILED_STAGE: str(stage), M.ERROR_KIND: kind, M.FAILED_AT: time.time()}
-    await repo.transition(
+    await repo.requests.transition(
         row.id, row.status, Status.failed, error_message=error.message, metadata=note
     )
     if row.metadata.get(M.ROLE) != "leader":
         return []
-    followers = await repo.followers(row.id, _WAITING)
+    followers = await repo.requests.followers(row.id, _WAITING)
     if not followers:
         return []
     if kind in SHARED_FAILURE_KINDS:
         for f in followers:
-            await repo.transition(
+            await repo.requests.transition(
                 f.id,
                 f.status,
                 Status.failed,
@@ -161,9 +162,11 @@ async def failed(
         log.info("followers failed with their leader", request_id=row.id, followers=len(followers))
         return []
     first, *rest = followers
-    await repo.patch(first.id, first.status, {M.ROLE: None, M.LEADER_ID: None, M.RELEAD: True})
+    await repo.requests.patch(
+        first.id, first.status, {M.ROLE: None, M.LEADER_ID: None, M.RELEAD: True}
+    )
     for f in rest:
-        await repo.patch(f.id, f.status, {M.LEADER_ID: first.id})
+        await repo.requests.patch(f.id, f.status, {M.LEADER_ID: first.id})
     log.info("follower leads again", request_id=row.id, new_leader=first.id, attached=len(rest))
     return [Dispatch(Stage.cache_check, first.id)]
 
@@ -185,7 +188,7 @@ async def _served_fast_path(
     drop: tuple[str, ...],
 ) -> None:
     """cache_check -> fast_path_ready on a script+audio hit (as follower or video leader)."""
-    await repo.transition(
+    await repo.requests.transition(
         row.id,
         Status.cache_check,
         Status.fast_path_ready,
@@ -197,8 +200,8 @@ async def _served_fast_path(
 
 
 async def _fast_path_followers(repo: Repository, leader_id: str, content_id: str) -> None:
-    for f in await repo.followers(leader_id, _WAITING):
-        await repo.transition(
+    for f in await repo.requests.followers(leader_id, _WAITING):
+        await repo.requests.transition(
             f.id,
             Status.cache_check,
             Status.fast_path_ready,
@@ -214,8 +217,8 @@ async def _complete_followers(
     note: dict[str, Any],
     error_message: str | None = None,
 ) -> None:
-    for f in await repo.followers(leader_id, _ATTACHED):
-        await repo.transition(
+    for f in await repo.requests.followers(leader_id, _ATTACHED):
+        await repo.requests.transition(
             f.id,
             f.status,
             Status.completed,

@@ -39,6 +39,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, multiproces
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
 
+from db.requests import COUNTS_BY_STATUS
 from pipeline.settings import get_settings
 from pipeline.states import Status
 from workers.routing import QUEUES
@@ -58,9 +59,6 @@ SOURCE_TIMEOUT_SECONDS = 2.0
 # Published with every task message (before_task_publish): Celery's protocol 2 carries
 # no send time, and the queue-age gauge needs one.
 SENT_AT_HEADER = "sent_at"
-REQUESTS_BY_STATUS_SQL = (
-    "SELECT status::text, count(*) FROM content_requests WHERE deleted_at IS NULL GROUP BY status"
-)
 
 
 def _never_raises(fn: Callable[P, None]) -> Callable[P, None]:
@@ -170,7 +168,7 @@ async def _requests_by_status(database_url: str) -> dict[str, int]:
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(False)
     conn = await asyncpg.connect(dsn, timeout=SOURCE_TIMEOUT_SECONDS)
     try:
-        rows = await conn.fetch(REQUESTS_BY_STATUS_SQL, timeout=SOURCE_TIMEOUT_SECONDS)
+        rows = await conn.fetch(COUNTS_BY_STATUS, timeout=SOURCE_TIMEOUT_SECONDS)
     finally:
         await conn.close(timeout=SOURCE_TIMEOUT_SECONDS)
     return {status: count for status, count in rows}

@@ -11,7 +11,7 @@ import redis
 import structlog
 from celery import Task
 
-from db.repository import Lease
+from db.requests import Lease
 from pipeline import runner
 from pipeline.dispatch import Dispatch
 from pipeline.errors import LeaseLost, StageError, TransientStageError

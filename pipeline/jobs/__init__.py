@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from db import maintenance as sql
+from db.locks import Locks
 from pipeline.context import Context
 from pipeline.jobs import maintenance, retention, watchdog
 from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult
@@ -47,13 +47,13 @@ async def run_job(ctx: Context, name: str, now: datetime | None = None) -> JobRe
     # an open transaction, so the idle-in-transaction timeout does not end it mid-run.
     async with ctx.sessions() as lock_session:
         await lock_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        if not await sql.try_job_lock(lock_session, name):
+        if not await Locks(lock_session).try_job(name):
             log.info("job skipped: another run holds its lock", job=name, outcome="locked")
             return JobResult(name, locked=True)
         try:
             result = await jobs[name](ctx, now or datetime.now(UTC))
         finally:
-            await sql.release_job_lock(lock_session, name)
+            await Locks(lock_session).release_job(name)
     log.info(
         "job finished",
         job=name,

@@ -6,7 +6,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import maintenance as sql
+from db.accounts import AccountStore
+from db.audit import AuditTrail
+from db.content import ContentStore
 from pipeline.context import Context
 from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult, sweep
 
@@ -15,10 +17,9 @@ async def reset_tokens(ctx: Context, now: datetime) -> JobResult:
     """The seed's hourly cleanup, in batches, with an audit row per batch."""
 
     async def batch(s: AsyncSession) -> int:
-        cleared = await sql.clear_expired_reset_tokens(s, SWEEP_BATCH_SIZE)
+        cleared = await AccountStore(s).clear_expired_reset_tokens(SWEEP_BATCH_SIZE)
         if cleared:
-            await sql.audit(
-                s,
+            await AuditTrail(s).record(
                 "maintenance.clear_reset_tokens",
                 "user",
                 None,
@@ -36,7 +37,7 @@ async def content_stats(ctx: Context, now: datetime) -> JobResult:
     after = ""
     for _ in range(MAX_BATCHES_PER_RUN * 10):
         async with ctx.uow() as s:
-            updated, last = await sql.refresh_content_stats(s, after, SWEEP_BATCH_SIZE)
+            updated, last = await ContentStore(s).refresh_stats(after, SWEEP_BATCH_SIZE)
         result.changed += updated
         if last is None:
             break

@@ -14,7 +14,10 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import maintenance as sql
+from db.accounts import AccountStore
+from db.audit import AuditTrail
+from db.logs import LogTables
+from db.requests import RequestStore
 from pipeline.context import Context
 from pipeline.jobs.base import SWEEP_BATCH_SIZE, JobResult, sweep
 
@@ -51,8 +54,7 @@ async def _archive_then_remove(
             archive_key(table, now, rows), json_lines(rows), "application/x-ndjson"
         )
         removed = await remove(s, [r["id"] for r in rows])
-        await sql.audit(
-            s,
+        await AuditTrail(s).record(
             action,
             table,
             None,
@@ -72,8 +74,8 @@ async def content_requests(ctx: Context, now: datetime) -> JobResult:
         ctx,
         now,
         "content_requests",
-        lambda s: sql.finished_requests_before(s, cutoff, SWEEP_BATCH_SIZE),
-        sql.soft_delete_requests,
+        lambda s: RequestStore(s).finished_before(cutoff, SWEEP_BATCH_SIZE),
+        lambda s, ids: RequestStore(s).soft_delete(ids),
         "retention.archive_and_soft_delete",
         result,
     )
@@ -86,10 +88,10 @@ async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
         cutoff = now - keep
 
         def select(s: AsyncSession, t: str = table, c: datetime = cutoff) -> Any:
-            return sql.rows_created_before(s, t, c, SWEEP_BATCH_SIZE)
+            return LogTables(s).created_before(t, c, SWEEP_BATCH_SIZE)
 
         def remove(s: AsyncSession, ids: list[Any], t: str = table) -> Any:
-            return sql.delete_rows(s, t, ids)
+            return LogTables(s).delete(t, ids)
 
         await _archive_then_remove(
             ctx, now, table, select, remove, "retention.archive_and_delete", result
@@ -103,15 +105,15 @@ async def users(ctx: Context, now: datetime) -> JobResult:
     result = JobResult("user_retention", details={"classes_deleted": 0})
 
     async def batch(s: AsyncSession) -> int:
-        doomed = await sql.users_of_ended_contracts(s, CONTRACT_GRACE_DAYS, SWEEP_BATCH_SIZE)
+        accounts = AccountStore(s)
+        doomed = await accounts.users_of_ended_contracts(CONTRACT_GRACE_DAYS, SWEEP_BATCH_SIZE)
         if not doomed:
             return 0
         teachers = [u["id"] for u in doomed if u["role"] != "student"]
-        classes = await sql.delete_classes_of_teachers(s, teachers) if teachers else 0
-        removed = await sql.delete_users(s, [u["id"] for u in doomed])
+        classes = await accounts.delete_classes_of_teachers(teachers) if teachers else 0
+        removed = await accounts.delete_users([u["id"] for u in doomed])
         for u in doomed:
-            await sql.audit(
-                s,
+            await AuditTrail(s).record(
                 "retention.delete_user",
                 "user",
                 u["id"],

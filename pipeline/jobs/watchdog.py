@@ -21,8 +21,9 @@ from datetime import datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db import maintenance as sql
-from db.repository import Repository
+from db.locks import Locks
+from db.requests import RequestStore
+from db.uploads import UploadStore
 from pipeline import request_meta as M
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
@@ -60,10 +61,10 @@ async def run(ctx: Context, now: datetime) -> JobResult:
     for status, stage in STAGE_FOR_STATUS.items():
 
         async def batch(s: AsyncSession, status: Status = status, stage: Stage = stage) -> int:
-            await sql.bound_transaction(s, SWEEP_LOCK_TIMEOUT_MS, SWEEP_STATEMENT_TIMEOUT_MS)
-            repo = Repository(s)
-            rows = await sql.unattended_requests(
-                s, status, ctx.settings.watchdog_lost_after_seconds, SWEEP_BATCH_SIZE
+            await Locks(s).bound_transaction(SWEEP_LOCK_TIMEOUT_MS, SWEEP_STATEMENT_TIMEOUT_MS)
+            requests = RequestStore(s)
+            rows = await requests.unattended(
+                status, ctx.settings.watchdog_lost_after_seconds, SWEEP_BATCH_SIZE
             )
             for r in rows:
                 if r["dead_lease"]:
@@ -76,7 +77,7 @@ async def run(ctx: Context, now: datetime) -> JobResult:
                         result.details["waiting"] += 1  # its message is still queued
                         continue
                     result.details["lost"] += 1
-                await repo.note_dispatched(r["id"], stage)
+                await requests.note_dispatched(r["id"], stage)
                 decided.append(Dispatch(stage, r["id"]))
             # Rows left waiting would be selected again: a full batch of dispatches is
             # what says there may be more.
@@ -105,8 +106,8 @@ async def _rescue_uploads(ctx: Context, result: JobResult) -> None:
     from pipeline.bulk_upload import STALE_CLAIM
 
     async with ctx.uow() as s:
-        ids = await sql.stuck_upload_jobs(
-            s, UPLOAD_QUEUED_SECONDS, STALE_CLAIM.total_seconds(), SWEEP_BATCH_SIZE
+        ids = await UploadStore(s).stuck(
+            UPLOAD_QUEUED_SECONDS, STALE_CLAIM.total_seconds(), SWEEP_BATCH_SIZE
         )
     result.tasks += [("ops.bulk_upload", job_id) for job_id in ids]
     result.details["uploads"] = len(ids)
@@ -115,10 +116,10 @@ async def _rescue_uploads(ctx: Context, result: JobResult) -> None:
 
 async def expire_clarifications(ctx: Context, now: datetime) -> JobResult:
     async def batch(s: AsyncSession) -> int:
-        repo = Repository(s)
-        ids = await sql.expired_clarifications(s, CLARIFICATION_TTL_SECONDS, SWEEP_BATCH_SIZE)
+        requests = RequestStore(s)
+        ids = await requests.expired_clarifications(CLARIFICATION_TTL_SECONDS, SWEEP_BATCH_SIZE)
         for request_id in ids:
-            await repo.transition(
+            await requests.transition(
                 request_id,
                 Status.needs_clarification,
                 Status.failed,

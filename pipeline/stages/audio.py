@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from db.repository import Repository, RequestRow
+from db.repository import Repository
+from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline import single_flight
 from pipeline.cache import object_key
@@ -58,7 +59,7 @@ class AudioStage(BaseStage[Narration]):
         self, repo: Repository, ctx: Context, row: RequestRow, result: Narration
     ) -> list[Dispatch]:
         async def save_content() -> str:
-            return await repo.save_fast_path_content(
+            return await repo.content.save_fast_path(
                 cache_key=row.cache_key or "",
                 topic_id=row.topic_id or "",
                 interest_id=row.interest_id or "",

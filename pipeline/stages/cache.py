@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from db.repository import Repository, RequestRow
+from db.repository import Repository
+from db.requests import RequestRow
 from pipeline import single_flight
 from pipeline.cache import cache_key
 from pipeline.context import Context

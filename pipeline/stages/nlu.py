@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from db.repository import Repository, RequestRow
+from db.repository import Repository
+from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError
@@ -43,11 +44,11 @@ class NluStage(BaseStage[Understanding]):
     ) -> list[Dispatch]:
         interest = row.interest_id or result.interest_id
         if interest is None:
-            ranked = await repo.ranked_interests(row.student_id)
+            ranked = await repo.catalog.ranked_interests(row.student_id)
             interest = ranked[0] if ranked else next(iter((await ctx.catalog()).interests))
         nlu = {"confidence": result.confidence, "interest_source": _source(row, result)}
         if result.topic_id is None:
-            await repo.transition(
+            await repo.requests.transition(
                 row.id,
                 Status.nlu_processing,
                 Status.needs_clarification,
@@ -64,7 +65,7 @@ class NluStage(BaseStage[Understanding]):
                 },
             )
             return []
-        await repo.transition(
+        await repo.requests.transition(
             row.id,
             Status.nlu_processing,
             Status.cache_check,

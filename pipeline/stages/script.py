@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from db.repository import Repository, RequestRow
+from db.repository import Repository
+from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline.cache import object_key
 from pipeline.context import Context
@@ -33,7 +34,7 @@ class ScriptStage(BaseStage[str]):
     async def complete(
         self, repo: Repository, ctx: Context, row: RequestRow, result: str
     ) -> list[Dispatch]:
-        await repo.transition(
+        await repo.requests.transition(
             row.id,
             Status.generating_script,
             Status.generating_audio,

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from db.repository import Repository, RequestRow
+from db.content import ContentStore
+from db.repository import Repository
+from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline import single_flight
 from pipeline.cache import object_key
@@ -38,12 +40,12 @@ class VideoStage(BaseStage[Rendered]):
 
     async def start(self, repo: Repository, row: RequestRow) -> RequestRow | None:
         if row.metadata.get(M.ROLE) == "follower":
-            leader = await repo.load(row.metadata.get(M.LEADER_ID, ""))
+            leader = await repo.requests.load(row.metadata.get(M.LEADER_ID, ""))
             if leader is not None and leader.status in self.claims:
                 return None  # the leader renders; it completes this request too
         if row.status == Status.fast_path_ready:
             # Same stage, same claim: the lease and the crash count carry over.
-            return await repo.transition(
+            return await repo.requests.transition(
                 row.id,
                 row.status,
                 Status.generating_video,
@@ -56,7 +58,7 @@ class VideoStage(BaseStage[Rendered]):
         storage = ctx.providers.storage
         content_id = row.generated_content_id or ""
         async with ctx.uow() as s:
-            content = await Repository(s).content(content_id)
+            content = await ContentStore(s).get(content_id)
         if content is None or not content.audio_url:
             raise PermanentStageError(
                 "The request's audio is missing; retry it from the audio stage."
@@ -80,7 +82,7 @@ class VideoStage(BaseStage[Rendered]):
         self, repo: Repository, ctx: Context, row: RequestRow, result: Rendered
     ) -> list[Dispatch]:
         async def save_video() -> None:
-            await repo.save_video(
+            await repo.content.save_video(
                 row.generated_content_id or "",
                 video_url=result.video_url,
                 thumbnail_url=result.thumbnail_url,

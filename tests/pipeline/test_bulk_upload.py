@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from db.ops_repository import BULK_JOB_KEY
+from db.uploads import BULK_JOB_KEY
 from pipeline.bulk_upload import (
     PASSWORD_MARKER,
     STALE_CLAIM,

@@ -8,7 +8,7 @@ import dataclasses
 import json
 import uuid
 
-from db.repository import Lease
+from db.requests import Lease
 from pipeline.api import PipelineAPI
 from pipeline.cache import cache_key
 from pipeline.context import Context

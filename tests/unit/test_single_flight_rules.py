@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from db.repository import RequestRow
+from db.requests import RequestRow
 from pipeline.single_flight import SHARED_FAILURE_KINDS, retry_status
 from pipeline.states import Stage, Status
 

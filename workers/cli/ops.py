@@ -139,7 +139,7 @@ def failed_command(
     ids: bool = typer.Option(False, "--ids", help="List each request, not just the groups."),
 ) -> None:
     """Failed requests grouped by stage and error (ids only, never student text)."""
-    from db.maintenance import failed_requests
+    from db.requests import RequestStore
     from db.session import create_engine, create_sessionmaker, unit_of_work
 
     cutoff = clear_errors(lambda: parse_since(since)) if since else None
@@ -148,7 +148,7 @@ def failed_command(
         engine = create_engine(get_settings().database_url)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as s:
-                return await failed_requests(s, stage, cutoff, limit)
+                return await RequestStore(s).failed(stage, cutoff, limit)
         finally:
             await engine.dispose()
 

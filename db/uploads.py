@@ -1,10 +1,12 @@
-"""SQL for the ops tasks: bulk CSV uploads (bulk_upload_jobs, users, class_students) and
-feedback-driven regeneration (feedback, student_interests).
+"""Every statement of a bulk upload: its job row (bulk_upload_jobs), the users it
+creates and their enrolments (users, class_students), and the sweep for stuck jobs.
+
+One idiom: SQLAlchemy Core builders; the row-at-a-time statements are built once.
 
 A bulk upload job is claimed with a compare-and-set (queued -> processing) that stamps
 `started_at`; that timestamp is the claim's token: every later write of the run repeats
 `status = 'processing' AND started_at = :claimed_at`, so a run whose claim was taken over
-(see `claim_upload`) can no longer write anything.
+(see `claim`) can no longer write anything.
 """
 
 from __future__ import annotations
@@ -15,23 +17,10 @@ from typing import Any
 
 from sqlalchemy import String, Table, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy import insert as sa_insert
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from db.models import (
-    AuditLog,
-    BulkUploadJob,
-    Class,
-    ClassStudent,
-    ContentRequest,
-    Feedback,
-    GeneratedContent,
-    Interest,
-    JobStatus,
-    StudentInterest,
-    Topic,
-    User,
-)
+from db.models import BulkUploadJob, Class, ClassStudent, JobStatus, User
 
 Job = BulkUploadJob
 
@@ -68,32 +57,6 @@ class ClassInfo:
     id: str
     school_id: str
     active: bool
-
-
-@dataclass(frozen=True)
-class FeedbackRow:
-    id: str
-    student_id: str
-    content_id: str
-    feedback_type: str
-    triggered_regeneration: bool
-    regeneration_request_id: str | None
-
-
-@dataclass(frozen=True)
-class ContentKey:
-    topic_id: str
-    interest_id: str
-    style: str
-
-
-@dataclass(frozen=True)
-class SourceRequest:
-    id: str
-    original_query: str
-    topic_id: str | None
-    interest_id: str | None
-    style: str | None
 
 
 # Row-at-a-time statements of a bulk upload, built once with bound parameters so that
@@ -151,13 +114,11 @@ def _jsonb(value: Any) -> Any:
     return cast(literal(value, type_=JSONB), JSONB)
 
 
-class OpsRepository:
+class UploadStore:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
 
-    # ---- bulk_upload_jobs --------------------------------------------------------------
-
-    async def claim_upload(self, job_id: str, stale_after: timedelta) -> UploadJobRow | None:
+    async def claim(self, job_id: str, stale_after: timedelta) -> UploadJobRow | None:
         """queued -> processing, or take over a `processing` job whose run started more
         than `stale_after` ago (its worker died). Resets the results a dead run may have
         left. None: the job is missing, finished, or held by a live run."""
@@ -186,7 +147,7 @@ class OpsRepository:
         row = (await self.s.execute(stmt)).scalar_one_or_none()
         return _job_row(row) if row else None
 
-    async def upload_job(self, job_id: str) -> UploadJobRow | None:
+    async def job(self, job_id: str) -> UploadJobRow | None:
         row = await self.s.get(Job, job_id)
         return _job_row(row) if row else None
 
@@ -200,7 +161,7 @@ class OpsRepository:
         ).scalar_one_or_none()
         return float(seconds) if seconds is not None else None
 
-    async def save_upload_progress(
+    async def save_progress(
         self,
         job_id: str,
         claimed_at: datetime,
@@ -228,7 +189,7 @@ class OpsRepository:
         )
         return (await self.s.execute(stmt)).scalar_one_or_none() is not None
 
-    async def finish_upload(
+    async def finish(
         self,
         job_id: str,
         status: JobStatus,
@@ -263,7 +224,7 @@ class OpsRepository:
         row = (await self.s.execute(stmt)).scalar_one_or_none()
         return _job_row(row) if row else None
 
-    async def release_upload(self, job_id: str, claimed_at: datetime) -> bool:
+    async def release(self, job_id: str, claimed_at: datetime) -> bool:
         """processing -> queued, so the task's retry can claim it again at once."""
         stmt = (
             update(Job)
@@ -327,110 +288,30 @@ class OpsRepository:
         """Idempotent: a re-run enrols a student it already enrolled without an error."""
         await self.s.execute(_ENROL, {"class_id": class_id, "student_id": student_id})
 
-    async def audit(
-        self,
-        *,
-        user_id: str | None,
-        action: str,
-        resource_type: str,
-        resource_id: str,
-        metadata: dict[str, Any],
-    ) -> None:
-        """One audit_logs row; the actor's role is read from users at the same moment."""
-        role = select(User.role).where(User.id == user_id).scalar_subquery()
-        await self.s.execute(
-            insert(AuditLog).values(
-                user_id=user_id,
-                user_role=role,
-                action=action,
-                resource_type=resource_type,
-                resource_id=resource_id,
-                metadata_=metadata,
-            )
-        )
-
-    # ---- feedback and regeneration -----------------------------------------------------
-
-    async def lock_feedback(self, feedback_id: str) -> FeedbackRow | None:
-        """The feedback row, locked until the transaction ends: two deliveries of one
-        regeneration task queue up here, and the second sees the first's result."""
-        row = (
-            await self.s.execute(
-                select(Feedback).where(Feedback.id == feedback_id).with_for_update()
-            )
-        ).scalar_one_or_none()
-        if row is None:
-            return None
-        return FeedbackRow(
-            id=row.id,
-            student_id=row.student_id,
-            content_id=row.content_id,
-            feedback_type=str(row.feedback_type),
-            triggered_regeneration=bool(row.triggered_regeneration),
-            regeneration_request_id=row.regeneration_request_id,
-        )
-
-    async def mark_regenerated(self, feedback_id: str, request_id: str) -> None:
-        await self.s.execute(
-            update(Feedback)
-            .where(Feedback.id == feedback_id)
-            .values(triggered_regeneration=True, regeneration_request_id=request_id)
-        )
-
-    async def content_key(self, content_id: str) -> ContentKey | None:
-        row = (
-            await self.s.execute(
-                select(
-                    GeneratedContent.topic_id, GeneratedContent.interest_id, GeneratedContent.style
-                ).where(GeneratedContent.id == content_id)
-            )
-        ).one_or_none()
-        return ContentKey(row[0], row[1], row[2]) if row else None
-
-    async def source_request(self, student_id: str, content_id: str) -> SourceRequest | None:
-        """The student's most recent request that was served this content."""
-        CR = ContentRequest
-        row = (
-            await self.s.execute(
-                select(CR.id, CR.original_query, CR.topic_id, CR.interest_id, CR.style)
-                .where(
-                    CR.student_id == student_id,
-                    CR.generated_content_id == content_id,
-                    CR.deleted_at.is_(None),
+    async def stuck(
+        self, queued_seconds: float, processing_seconds: float, limit: int
+    ) -> list[str]:
+        """Jobs whose message was lost (queued, untouched) or whose worker died
+        (processing, started long ago); their updated_at is bumped so the next sweep
+        waits."""
+        queued_long = Job.updated_at < func.now() - timedelta(seconds=queued_seconds)
+        started_long = Job.started_at < func.now() - timedelta(seconds=processing_seconds)
+        candidates = (
+            select(Job.id)
+            .where(
+                or_(
+                    (Job.status == JobStatus.queued) & queued_long,
+                    (Job.status == JobStatus.processing) & started_long & queued_long,
                 )
-                .order_by(CR.created_at.desc(), CR.id.desc())
-                .limit(1)
             )
-        ).one_or_none()
-        return SourceRequest(*row) if row else None
-
-    async def request_status(self, request_id: str) -> str | None:
-        status = (
-            await self.s.execute(
-                select(ContentRequest.status).where(ContentRequest.id == request_id)
-            )
-        ).scalar_one_or_none()
-        return str(status) if status is not None else None
-
-    async def ranked_active_interests(self, student_id: str) -> list[str]:
-        """The student's interests by rank, leaving out retired (inactive) interests."""
-        rows = await self.s.execute(
-            select(StudentInterest.interest_id)
-            .join(Interest, Interest.id == StudentInterest.interest_id)
-            .where(StudentInterest.student_id == student_id, Interest.is_active.is_not(False))
-            .order_by(StudentInterest.rank)
+            .order_by(Job.updated_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
         )
-        return list(rows.scalars())
-
-    async def active_interests(self) -> list[str]:
-        rows = await self.s.execute(
-            select(Interest.id)
-            .where(Interest.is_active.is_not(False))
-            .order_by(Interest.display_order, Interest.id)
+        stmt = (
+            update(Job)
+            .where(Job.id.in_(candidates))
+            .values(updated_at=func.now())
+            .returning(Job.id)
         )
-        return list(rows.scalars())
-
-    async def topic_title(self, topic_id: str) -> str | None:
-        return (
-            await self.s.execute(select(Topic.title).where(Topic.id == topic_id))
-        ).scalar_one_or_none()
+        return list((await self.s.execute(stmt)).scalars())

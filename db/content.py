@@ -1,0 +1,165 @@
+"""Every statement on generated_content: the cache lookups and writes of the stage path,
+the key of a content for regeneration, and the nightly stats refresh.
+
+One idiom: plain SQL in `text()`, built once (the stage path's reason, see db/requests.py).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class ContentRow:
+    id: str
+    cache_key: str
+    content_type: str
+    script_url: str | None
+    audio_url: str | None
+    video_url: str | None
+    thumbnail_url: str | None
+    duration_seconds: int | None
+    file_size_bytes: int | None
+    generation_metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ContentKey:
+    topic_id: str
+    interest_id: str
+    style: str
+
+
+def _content_row(row: Any) -> ContentRow:
+    c = row._mapping
+    return ContentRow(
+        id=c["id"],
+        cache_key=c["cache_key"],
+        content_type=str(c["content_type"]),
+        script_url=c["script_url"],
+        audio_url=c["audio_url"],
+        video_url=c["video_url"],
+        thumbnail_url=c["thumbnail_url"],
+        duration_seconds=c["duration_seconds"],
+        file_size_bytes=c["file_size_bytes"],
+        generation_metadata=dict(c["generation_metadata"] or {}),
+    )
+
+
+_BY_KEY = text("SELECT * FROM generated_content WHERE cache_key = :key")
+_BY_ID = text("SELECT * FROM generated_content WHERE id = :id")
+_KEY_OF = text("SELECT topic_id, interest_id, style FROM generated_content WHERE id = :id")
+# Insert the vivid_now row of a key, or refresh its script and audio.
+_SAVE_FAST_PATH = text("""
+    INSERT INTO generated_content AS g
+        (id, topic_id, interest_id, style, cache_key, content_type, script_url, audio_url,
+         duration_seconds, generation_metadata)
+    VALUES (:id, :topic_id, :interest_id, :style, :key, 'vivid_now', :script_url,
+            :audio_url, :duration, CAST(:meta AS jsonb))
+    ON CONFLICT (cache_key) DO UPDATE SET
+        script_url = excluded.script_url,
+        audio_url = excluded.audio_url,
+        generation_metadata = coalesce(g.generation_metadata, '{}'::jsonb)
+                              || excluded.generation_metadata
+    RETURNING id
+""")
+_SAVE_VIDEO = text("""
+    UPDATE generated_content SET
+        content_type = 'vivid_learning', video_url = :video_url,
+        thumbnail_url = :thumbnail_url, duration_seconds = :duration, file_size_bytes = :size,
+        generation_metadata = coalesce(generation_metadata, '{}'::jsonb) || CAST(:meta AS jsonb)
+    WHERE id = :id
+""")
+_NEXT_IDS = text("SELECT id FROM generated_content WHERE id > :after ORDER BY id LIMIT :limit")
+# Only rows whose figures changed are written.
+_REFRESH_STATS = text("""
+    UPDATE generated_content gc
+    SET average_rating = s.avg_rating, completion_count = s.completions
+    FROM (
+        SELECT g.id,
+               (SELECT round(avg(f.rating)::numeric, 2) FROM feedback f
+                WHERE f.content_id = g.id AND f.rating IS NOT NULL) AS avg_rating,
+               (SELECT count(*) FROM student_progress p
+                WHERE p.content_id = g.id AND p.status = 'completed')::int AS completions
+        FROM generated_content g WHERE g.id = ANY(:ids)
+    ) s
+    WHERE gc.id = s.id
+      AND (gc.average_rating IS DISTINCT FROM s.avg_rating
+           OR gc.completion_count IS DISTINCT FROM s.completions)
+""")
+
+
+class ContentStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    async def by_key(self, cache_key: str) -> ContentRow | None:
+        row = (await self.s.execute(_BY_KEY, {"key": cache_key})).one_or_none()
+        return _content_row(row) if row else None
+
+    async def get(self, content_id: str) -> ContentRow | None:
+        row = (await self.s.execute(_BY_ID, {"id": content_id})).one_or_none()
+        return _content_row(row) if row else None
+
+    async def key_of(self, content_id: str) -> ContentKey | None:
+        row = (await self.s.execute(_KEY_OF, {"id": content_id})).one_or_none()
+        return ContentKey(row[0], row[1], row[2]) if row else None
+
+    async def save_fast_path(
+        self,
+        *,
+        cache_key: str,
+        topic_id: str,
+        interest_id: str,
+        style: str,
+        script_url: str,
+        audio_url: str,
+        duration_seconds: int,
+        generation_metadata: dict[str, Any],
+    ) -> str:
+        params = {
+            "id": "content_" + cache_key[:24],
+            "key": cache_key,
+            "topic_id": topic_id,
+            "interest_id": interest_id,
+            "style": style,
+            "script_url": script_url,
+            "audio_url": audio_url,
+            "duration": duration_seconds,
+            "meta": json.dumps(generation_metadata),
+        }
+        return str((await self.s.execute(_SAVE_FAST_PATH, params)).scalar_one())
+
+    async def save_video(
+        self,
+        content_id: str,
+        *,
+        video_url: str,
+        thumbnail_url: str,
+        duration_seconds: int,
+        file_size_bytes: int,
+        generation_metadata: dict[str, Any],
+    ) -> None:
+        params = {
+            "id": content_id,
+            "video_url": video_url,
+            "thumbnail_url": thumbnail_url,
+            "duration": duration_seconds,
+            "size": file_size_bytes,
+            "meta": json.dumps(generation_metadata),
+        }
+        await self.s.execute(_SAVE_VIDEO, params)
+
+    async def refresh_stats(self, after_id: str, limit: int) -> tuple[int, str | None]:
+        """Recompute average_rating and completion_count for the next `limit` contents by
+        id. Returns (rows updated, last id seen)."""
+        ids = [r[0] for r in await self.s.execute(_NEXT_IDS, {"after": after_id, "limit": limit})]
+        if not ids:
+            return 0, None
+        result = await self.s.execute(_REFRESH_STATS, {"ids": ids})
+        return int(getattr(result, "rowcount", 0) or 0), ids[-1]

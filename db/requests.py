@@ -1,0 +1,585 @@
+"""Every statement on content_requests (and its side table request_execution): the
+stage path, the watchdog, retention, failure listings and the metrics counts.
+
+One idiom: plain SQL in `text()`, built once at import. The stage path runs several of
+these per task, and an ORM-enabled or per-call-built statement costs up to a millisecond
+of Python each in compilation and cache-key generation (measured by bench/, profile in
+the closing note of issue 8); the rest follow suit so the module reads one way.
+
+Status changes are compare-and-set: `UPDATE … WHERE id = :id AND status = :from`; no row
+back means another worker moved the request first (StaleClaim). The legal edges are
+checked against pipeline.states before any statement is sent. Lease times are the
+database's clock_timestamp(), never a worker's clock.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pipeline import request_meta as M
+from pipeline.errors import StaleClaim
+from pipeline.states import STAGE_FOR_STATUS, Stage, Status, check
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    id: str
+    student_id: str
+    original_query: str
+    topic_id: str | None
+    interest_id: str | None
+    style: str
+    status: Status
+    cache_hit: bool
+    generated_content_id: str | None
+    error_message: str | None
+    retry_count: int
+    metadata: dict[str, Any]
+    created_at: datetime | None
+    completed_at: datetime | None
+
+    @property
+    def cache_key(self) -> str | None:
+        return self.metadata.get(M.CACHE_KEY)
+
+
+def new_id(prefix: str) -> str:
+    """The seed's generate_id(prefix) format, without a round trip to the database."""
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def _request_row(row: Any) -> RequestRow:
+    r = row._mapping
+    return RequestRow(
+        id=r["id"],
+        student_id=r["student_id"],
+        original_query=r["original_query"],
+        topic_id=r["topic_id"],
+        interest_id=r["interest_id"],
+        style=r["style"] or "conversational",
+        status=Status(r["status"]),
+        cache_hit=bool(r["cache_hit"]),
+        generated_content_id=r["generated_content_id"],
+        error_message=r["error_message"],
+        retry_count=r["retry_count"] or 0,
+        metadata=dict(r["metadata"] or {}),
+        created_at=r["created_at"],
+        completed_at=r["completed_at"],
+    )
+
+
+class Unset(enum.Enum):
+    """A keyword parameter left out (None is a value: it clears the column)."""
+
+    UNSET = "unset"
+
+
+UNSET = Unset.UNSET
+
+
+@dataclass(frozen=True)
+class Lease:
+    """Who works on a request: one delivery of a stage's task. `task_id` is the Celery
+    message id and `attempt` its retry number, so a redelivery of the same message after
+    its worker died is told from the same task's own scheduled retry."""
+
+    task_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A claimed request and the execution counters of its current stage, after this
+    claim: deliveries (claims), crashes (earlier claims whose lease died) and attempts
+    (crashes plus attempts that raised a transient error)."""
+
+    row: RequestRow
+    deliveries: int
+    crashes: int
+    attempts: int
+
+
+# Claim: lock the request row if it is in a status the stage works on, then take the
+# lease on its execution row unless another live lease holds it. An earlier lease still
+# set means that claim died without completing or releasing (its worker was killed): a
+# crash, unless it is this same message's earlier try that scheduled this retry.
+_CLAIM = text("""
+    WITH r AS (
+        SELECT * FROM content_requests
+        WHERE id = :id AND status = ANY(CAST(:statuses AS request_status[]))
+          AND deleted_at IS NULL
+        FOR UPDATE
+    ), e AS (
+        INSERT INTO request_execution AS e
+            (request_id, stage, lease_task_id, lease_try, lease_expires_at, heartbeat_at,
+             claimed_at, deliveries)
+        SELECT r.id, :stage, :task_id, :try,
+               clock_timestamp() + make_interval(secs => :lease), clock_timestamp(),
+               clock_timestamp(), 1
+        FROM r
+        ON CONFLICT (request_id) DO UPDATE SET
+            stage = excluded.stage,
+            lease_task_id = excluded.lease_task_id,
+            lease_try = excluded.lease_try,
+            lease_expires_at = excluded.lease_expires_at,
+            heartbeat_at = excluded.heartbeat_at,
+            claimed_at = excluded.claimed_at,
+            deliveries = e.deliveries + 1,
+            crashes = e.crashes + CAST(e.lease_task_id IS NOT NULL AND NOT (
+                e.lease_task_id = excluded.lease_task_id AND e.lease_try < excluded.lease_try
+            ) AS int),
+            attempts = e.attempts + CAST(e.lease_task_id IS NOT NULL AND NOT (
+                e.lease_task_id = excluded.lease_task_id AND e.lease_try < excluded.lease_try
+            ) AS int)
+        WHERE e.lease_task_id IS NULL
+           OR e.lease_task_id = excluded.lease_task_id
+           OR e.lease_expires_at < clock_timestamp()
+        RETURNING e.deliveries, e.crashes, e.attempts
+    )
+    SELECT r.*, e.deliveries AS x_deliveries, e.crashes AS x_crashes, e.attempts AS x_attempts
+    FROM r, e
+""")
+
+_HEARTBEAT = text("""
+    UPDATE request_execution
+    SET lease_expires_at = clock_timestamp() + make_interval(secs => :lease),
+        heartbeat_at = clock_timestamp()
+    WHERE request_id = :id AND lease_task_id = :task_id AND lease_try = :try
+    RETURNING 1
+""")
+
+# A transient failure under the lease: count the attempt, let the lease go and note
+# when the retry's message is due (the watchdog measures "lost" from then).
+_RELEASE_FOR_RETRY = text("""
+    WITH e AS (
+        UPDATE request_execution
+        SET lease_task_id = NULL, lease_try = NULL, lease_expires_at = NULL,
+            attempts = attempts + 1,
+            dispatched_at = clock_timestamp() + make_interval(secs => :countdown)
+        WHERE request_id = :id AND lease_task_id = :task_id AND lease_try = :try
+        RETURNING attempts
+    ), r AS (
+        UPDATE content_requests SET retry_count = coalesce(retry_count, 0) + 1
+        WHERE id = (SELECT :id FROM e)
+    )
+    SELECT attempts FROM e
+""")
+
+_LEASE_STATE = text("""
+    SELECT lease_task_id = :task_id AND lease_try = :try AS ours,
+           lease_task_id IS NULL OR lease_expires_at < clock_timestamp() AS free,
+           attempts
+    FROM request_execution WHERE request_id = :id
+""")
+
+_NOTE_DISPATCHED = text("""
+    INSERT INTO request_execution AS e (request_id, stage, dispatched_at)
+    VALUES (:id, :stage, clock_timestamp())
+    ON CONFLICT (request_id) DO UPDATE SET dispatched_at = excluded.dispatched_at
+""")
+
+# Only the lease holder may complete, retry, fail or degrade a request (SPEC rule 3).
+_LEASE_GUARD = """
+    AND EXISTS (SELECT 1 FROM request_execution x WHERE x.request_id = :id
+                AND x.lease_task_id = :lease_task_id AND x.lease_try = :lease_try)
+"""
+
+# After a status change, the execution row starts over for the new stage: no lease, no
+# counters (unless the stage stays the same, as fast_path_ready -> generating_video
+# does within one video claim), dispatched now (the caller sends the task after commit).
+_EXECUTION_RESET = """
+    , x AS (
+        INSERT INTO request_execution AS e (request_id, stage, dispatched_at)
+        SELECT id, CAST(:x_stage AS varchar), clock_timestamp() FROM t
+        ON CONFLICT (request_id) DO UPDATE SET
+            stage = excluded.stage,
+            dispatched_at = excluded.dispatched_at,
+            lease_task_id = CASE WHEN :x_keep_lease THEN e.lease_task_id END,
+            lease_try = CASE WHEN :x_keep_lease THEN e.lease_try END,
+            lease_expires_at = CASE WHEN :x_keep_lease THEN e.lease_expires_at END,
+            deliveries = CASE WHEN e.stage IS NOT DISTINCT FROM excluded.stage
+                              THEN e.deliveries ELSE 0 END,
+            crashes = CASE WHEN e.stage IS NOT DISTINCT FROM excluded.stage
+                           THEN e.crashes ELSE 0 END,
+            attempts = CASE WHEN e.stage IS NOT DISTINCT FROM excluded.stage
+                            THEN e.attempts ELSE 0 END
+    )
+"""
+
+
+def _patch_sql(guard: str) -> Any:
+    """UPDATE of a request that stays in its status (metadata, cache_hit); its lease is
+    released and it counts as dispatched now."""
+    return text(f"""
+    WITH t AS (
+        UPDATE content_requests
+        SET metadata = (coalesce(metadata, '{{}}'::jsonb) - CAST(:drop AS text[]))
+                       || CAST(:patch AS jsonb),
+            cache_hit = coalesce(CAST(:cache_hit AS boolean), cache_hit)
+        WHERE id = :id AND status = CAST(:status AS request_status) {guard}
+        RETURNING id
+    ), x AS (
+        INSERT INTO request_execution AS e (request_id, stage, dispatched_at)
+        SELECT id, CAST(:x_stage AS varchar), clock_timestamp() FROM t
+        ON CONFLICT (request_id) DO UPDATE SET
+            dispatched_at = excluded.dispatched_at,
+            lease_task_id = NULL, lease_try = NULL, lease_expires_at = NULL
+    )
+    SELECT id FROM t
+""")
+
+
+_PATCH = _patch_sql("")
+_PATCH_LEASED = _patch_sql(_LEASE_GUARD)
+
+
+_LOAD = text("SELECT * FROM content_requests WHERE id = :id AND deleted_at IS NULL")
+_LOAD_FOR_UPDATE = text(
+    "SELECT * FROM content_requests WHERE id = :id AND deleted_at IS NULL FOR UPDATE"
+)
+_CREATE = text("""
+    INSERT INTO content_requests
+        (id, student_id, original_query, topic_id, interest_id, style, status, metadata)
+    VALUES (:id, :student_id, :query, :topic_id, :interest_id, :style,
+            CAST(:status AS request_status), CAST(:metadata AS jsonb))
+""")
+_INFLIGHT_LEADER = text("""
+    SELECT * FROM content_requests
+    WHERE metadata->>'cache_key' = :key AND metadata->>'role' = 'leader'
+      AND status IN ('generating_script', 'generating_audio', 'fast_path_ready',
+                     'generating_video')
+      AND id <> :exclude AND deleted_at IS NULL
+    ORDER BY created_at LIMIT 1
+""")
+_FOLLOWERS = text("""
+    SELECT * FROM content_requests
+    WHERE metadata->>'leader_id' = :leader AND metadata->>'role' = 'follower'
+      AND status = ANY(CAST(:statuses AS request_status[]))
+""")
+_STATUS_OF = text("SELECT status::text FROM content_requests WHERE id = :id")
+_SERVED = text("""
+    SELECT id, original_query, topic_id, interest_id, style FROM content_requests
+    WHERE student_id = :student AND generated_content_id = :content AND deleted_at IS NULL
+    ORDER BY created_at DESC, id DESC LIMIT 1
+""")
+COUNTS_BY_STATUS = (
+    "SELECT status::text, count(*) FROM content_requests WHERE deleted_at IS NULL GROUP BY status"
+)
+
+_UNATTENDED = text("""
+    SELECT r.id, (e.lease_task_id IS NOT NULL
+                  AND e.lease_expires_at < clock_timestamp()
+                  AND (e.dispatched_at IS NULL
+                       OR e.dispatched_at < e.lease_expires_at)) AS dead_lease,
+           extract(epoch FROM greatest(coalesce(e.dispatched_at, r.updated_at),
+                                       e.claimed_at)) AS since
+    FROM content_requests r
+    LEFT JOIN request_execution e ON e.request_id = r.id
+    WHERE r.status = CAST(:status AS request_status)
+      AND r.deleted_at IS NULL
+      AND (e.lease_task_id IS NULL OR e.lease_expires_at < clock_timestamp())
+      AND (
+          (e.lease_task_id IS NOT NULL
+           AND (e.dispatched_at IS NULL OR e.dispatched_at < e.lease_expires_at))
+          OR greatest(coalesce(e.dispatched_at, r.updated_at), e.claimed_at)
+             < clock_timestamp() - make_interval(secs => :lost_after)
+      )
+      AND NOT (
+          r.metadata->>'role' = 'follower' AND EXISTS (
+              SELECT 1 FROM content_requests l
+              WHERE l.id = r.metadata->>'leader_id'
+                AND l.status IN ('generating_script', 'generating_audio',
+                                 'fast_path_ready', 'generating_video')
+          )
+      )
+    ORDER BY coalesce(e.dispatched_at, r.updated_at)
+    LIMIT :limit
+    FOR UPDATE OF r SKIP LOCKED
+""")
+_EXPIRED_CLARIFICATIONS = text("""
+    SELECT id FROM content_requests
+    WHERE status = 'needs_clarification' AND deleted_at IS NULL
+      AND updated_at < now() - make_interval(secs => :age)
+    ORDER BY updated_at LIMIT :limit FOR UPDATE SKIP LOCKED
+""")
+# Completed/failed, not yet soft-deleted, created before cutoff (the 002 index).
+_FINISHED_BEFORE = text("""
+    SELECT * FROM content_requests
+    WHERE deleted_at IS NULL AND status IN ('completed', 'failed') AND created_at < :cutoff
+    ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
+""")
+_SOFT_DELETE = text(
+    "UPDATE content_requests SET deleted_at = now() WHERE id = ANY(:ids) AND deleted_at IS NULL"
+)
+_FAILED = text("""
+    SELECT id, metadata->>'failed_stage' AS stage, metadata->>'error_kind' AS kind,
+           error_message, retry_count, updated_at
+    FROM content_requests
+    WHERE status = 'failed' AND deleted_at IS NULL
+      AND (CAST(:stage AS text) IS NULL OR metadata->>'failed_stage' = :stage)
+      AND (CAST(:since AS timestamptz) IS NULL OR updated_at >= :since)
+    ORDER BY updated_at DESC LIMIT :limit
+""")
+
+
+@functools.lru_cache(maxsize=64)
+def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool) -> Any:
+    """UPDATE … SET status = :to … WHERE id = :id AND status = :frm RETURNING *, with the
+    metadata patch merged, keys dropped and the new status appended to metadata.history;
+    the execution row starts over for the new stage in the same statement."""
+    sets = [f"{c} = :{c}" for c in columns]
+    if completes and "completed_at" not in columns:
+        sets.append("completed_at = now()")
+    extra = "".join(f", {x}" for x in sets)
+    guard = _LEASE_GUARD if leased else ""
+    return text(f"""
+        WITH t AS (
+            UPDATE content_requests
+            SET status = CAST(:to AS request_status),
+                metadata = jsonb_set(
+                    (coalesce(metadata, '{{}}'::jsonb) - CAST(:drop AS text[]))
+                        || CAST(:patch AS jsonb),
+                    '{{history}}',
+                    coalesce(metadata->'history', '[]'::jsonb) || to_jsonb(CAST(:to AS text)))
+                {extra}
+            WHERE id = :id AND status = CAST(:frm AS request_status) {guard}
+            RETURNING *
+        ) {_EXECUTION_RESET}
+        SELECT * FROM t
+    """)
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    id: str
+    original_query: str
+    topic_id: str | None
+    interest_id: str | None
+    style: str | None
+
+
+class RequestStore:
+    def __init__(self, session: AsyncSession) -> None:
+        self.s = session
+
+    # ---- the stage path --------------------------------------------------------------
+
+    async def load(self, request_id: str, *, for_update: bool = False) -> RequestRow | None:
+        sql = _LOAD_FOR_UPDATE if for_update else _LOAD
+        row = (await self.s.execute(sql, {"id": request_id})).one_or_none()
+        return _request_row(row) if row else None
+
+    async def create(
+        self,
+        *,
+        student_id: str,
+        original_query: str,
+        status: Status,
+        metadata: dict[str, Any],
+        style: str,
+        topic_id: str | None = None,
+        interest_id: str | None = None,
+    ) -> str:
+        request_id = new_id("req")
+        params = {
+            "id": request_id,
+            "student_id": student_id,
+            "query": original_query,
+            "topic_id": topic_id,
+            "interest_id": interest_id,
+            "style": style,
+            "status": str(status),
+            "metadata": json.dumps(metadata),
+        }
+        await self.s.execute(_CREATE, params)
+        return request_id
+
+    async def claim(
+        self, request_id: str, statuses: tuple[Status, ...], lease: Lease, lease_seconds: float
+    ) -> Claim | None:
+        """Take the work lease on a request in one of `statuses`, unless another live
+        lease holds it. None means: wrong status, or someone else is working on it."""
+        row = (
+            await self.s.execute(
+                _CLAIM,
+                {
+                    "id": request_id,
+                    "statuses": [str(x) for x in statuses],
+                    "stage": str(STAGE_FOR_STATUS[statuses[0]]),
+                    "task_id": lease.task_id,
+                    "try": lease.attempt,
+                    "lease": lease_seconds,
+                },
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        m = row._mapping
+        return Claim(_request_row(row), m["x_deliveries"], m["x_crashes"], m["x_attempts"])
+
+    async def heartbeat(self, request_id: str, lease: Lease, lease_seconds: float) -> bool:
+        """Renew the lease; False means it is no longer ours (another worker took it)."""
+        params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
+        found = await self.s.execute(_HEARTBEAT, {**params, "lease": lease_seconds})
+        return found.one_or_none() is not None
+
+    async def release_for_retry(
+        self, request_id: str, lease: Lease, countdown_seconds: float
+    ) -> int | None:
+        """Count a failed attempt and let the lease go; the attempts of the current stage
+        so far, or None when this delivery does not hold the lease."""
+        params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
+        found = await self.s.execute(_RELEASE_FOR_RETRY, {**params, "countdown": countdown_seconds})
+        return found.scalar_one_or_none()
+
+    async def lease_state(self, request_id: str, lease: Lease) -> tuple[bool, bool, int]:
+        """(held by this delivery, held by nobody live, attempts of the current stage)."""
+        params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
+        row = (await self.s.execute(_LEASE_STATE, params)).one_or_none()
+        if row is None:
+            return False, True, 0
+        return bool(row.ours), bool(row.free), int(row.attempts)
+
+    async def note_dispatched(self, request_id: str, stage: Stage) -> None:
+        """A task for this request is about to be sent again (the watchdog)."""
+        await self.s.execute(_NOTE_DISPATCHED, {"id": request_id, "stage": str(stage)})
+
+    async def transition(
+        self,
+        request_id: str,
+        frm: Status,
+        to: Status,
+        *,
+        metadata: dict[str, Any] | None = None,
+        drop_metadata: tuple[str, ...] = (),
+        lease: Lease | None = None,
+        keep_lease: bool = False,
+        topic_id: str | Unset = UNSET,
+        interest_id: str | Unset = UNSET,
+        generated_content_id: str | None | Unset = UNSET,
+        cache_hit: bool | Unset = UNSET,
+        error_message: str | None | Unset = UNSET,
+    ) -> RequestRow:
+        """Compare-and-set the status; raises StaleClaim when the row is not in `frm` (or,
+        given a lease, when this delivery no longer holds it). The columns a transition
+        may set are its keyword parameters: a column left UNSET keeps its value."""
+        check(frm, to)
+        stage = STAGE_FOR_STATUS.get(to)
+        columns = {
+            "topic_id": topic_id,
+            "interest_id": interest_id,
+            "generated_content_id": generated_content_id,
+            "cache_hit": cache_hit,
+            "error_message": error_message,
+        }
+        values = {c: v for c, v in columns.items() if not isinstance(v, Unset)}
+        params: dict[str, Any] = {
+            "id": request_id,
+            "frm": str(frm),
+            "to": str(to),
+            "patch": json.dumps(metadata or {}),
+            "drop": ["lease", *drop_metadata],
+            "x_stage": str(stage) if stage else None,
+            "x_keep_lease": keep_lease,
+            **values,
+        }
+        if lease is not None:
+            params.update(lease_task_id=lease.task_id, lease_try=lease.attempt)
+        sql = _transition_sql(tuple(sorted(values)), to == Status.completed, lease is not None)
+        row = (await self.s.execute(sql, params)).one_or_none()
+        if row is None:
+            raise StaleClaim(request_id, frm)
+        return _request_row(row)
+
+    async def patch(
+        self,
+        request_id: str,
+        status: Status,
+        metadata: dict[str, Any],
+        *,
+        cache_hit: bool | None = None,
+        lease: Lease | None = None,
+    ) -> bool:
+        """Update a request that stays in `status` (no transition); its lease, if any, is
+        released and it counts as dispatched now."""
+        params: dict[str, Any] = {
+            "id": request_id,
+            "status": str(status),
+            "patch": json.dumps({k: v for k, v in metadata.items() if v is not None}),
+            "drop": ["lease", *(k for k, v in metadata.items() if v is None)],
+            "cache_hit": cache_hit,
+            "x_stage": str(STAGE_FOR_STATUS[status]),
+        }
+        sql = _PATCH
+        if lease is not None:
+            sql = _PATCH_LEASED
+            params.update(lease_task_id=lease.task_id, lease_try=lease.attempt)
+        return (await self.s.execute(sql, params)).one_or_none() is not None
+
+    # ---- single flight ---------------------------------------------------------------
+
+    async def inflight_leader(self, cache_key: str, exclude: str) -> RequestRow | None:
+        """The request currently generating content for this key, if any."""
+        params = {"key": cache_key, "exclude": exclude}
+        row = (await self.s.execute(_INFLIGHT_LEADER, params)).one_or_none()
+        return _request_row(row) if row else None
+
+    async def followers(self, leader_id: str, statuses: tuple[Status, ...]) -> list[RequestRow]:
+        params = {"leader": leader_id, "statuses": [str(s) for s in statuses]}
+        return [_request_row(r) for r in await self.s.execute(_FOLLOWERS, params)]
+
+    # ---- the watchdog, expiry and retention (bounded batches, SKIP LOCKED) -----------
+
+    async def unattended(
+        self, status: str, lost_after_seconds: float, limit: int
+    ) -> list[dict[str, Any]]:
+        """Requests in `status` that nobody is working on and whose task may be lost:
+
+        - `dead_lease`: a claim whose lease ran out without completing or being released
+          (its worker died or froze) and that was not dispatched again since;
+        - otherwise: no live lease, and the last dispatch and the last claim are both older
+          than `lost_after_seconds` (`since` is the later of the two, for the queue check).
+
+        Followers whose leader is still working are waiting, not lost. Rows are locked
+        (SKIP LOCKED) so two sweeps never pick the same request."""
+        params = {"status": status, "lost_after": lost_after_seconds, "limit": limit}
+        return [dict(r._mapping) for r in await self.s.execute(_UNATTENDED, params)]
+
+    async def expired_clarifications(self, older_than_seconds: float, limit: int) -> list[str]:
+        params = {"age": older_than_seconds, "limit": limit}
+        return [r[0] for r in await self.s.execute(_EXPIRED_CLARIFICATIONS, params)]
+
+    async def finished_before(self, cutoff: datetime, limit: int) -> list[dict[str, Any]]:
+        params = {"cutoff": cutoff, "limit": limit}
+        return [dict(r._mapping) for r in await self.s.execute(_FINISHED_BEFORE, params)]
+
+    async def soft_delete(self, ids: list[str]) -> int:
+        result = await self.s.execute(_SOFT_DELETE, {"ids": ids})
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    # ---- for ops, regeneration and metrics -------------------------------------------
+
+    async def failed(
+        self, stage: str | None, since: datetime | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Failed requests, newest first: ids, stage, error kind and message (no query text)."""
+        params = {"stage": stage, "since": since, "limit": limit}
+        return [dict(r._mapping) for r in await self.s.execute(_FAILED, params)]
+
+    async def served(self, student_id: str, content_id: str) -> SourceRequest | None:
+        """The student's most recent request that was served this content."""
+        params = {"student": student_id, "content": content_id}
+        row = (await self.s.execute(_SERVED, params)).one_or_none()
+        return SourceRequest(*row) if row else None
+
+    async def status_of(self, request_id: str) -> str | None:
+        return (await self.s.execute(_STATUS_OF, {"id": request_id})).scalar_one_or_none()
