@@ -12,7 +12,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.catalog import CatalogStore
-from db.session import unit_of_work
+from db.session import single_statements, unit_of_work
 from pipeline.catalog import Catalog
 from pipeline.dispatch import Dispatch
 from pipeline.providers.protocols import (
@@ -64,6 +64,10 @@ class Context:
 
     def uow(self) -> AbstractAsyncContextManager[AsyncSession]:
         return unit_of_work(self.sessions)
+
+    def statements(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """Statements that each commit alone (db.session.single_statements)."""
+        return single_statements(self.sessions)
 
     async def warm_up(self) -> None:
         """Load the catalog and let the resolver index it now, not on a student's request

@@ -103,6 +103,9 @@ class StageSpec(Protocol, Generic[W]):
         """The statuses in which this stage's task has work to do."""
         ...
 
+    @property
+    def completes_in_one_statement(self) -> bool: ...
+
     async def start(self, repo: Repository, row: RequestRow) -> RequestRow | None:
         """Inside the claim transaction; None means: nothing to do for this row."""
         ...
@@ -124,6 +127,9 @@ class BaseStage(Generic[W]):
 
     stage: Stage
     claims: tuple[Status, ...]
+    # A stage whose completion writes one row in one statement sets this: the statement
+    # is atomic alone, so it runs without a transaction's BEGIN/COMMIT round trips.
+    completes_in_one_statement = False
 
     async def start(self, repo: Repository, row: RequestRow) -> RequestRow | None:
         return row
@@ -138,7 +144,9 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
     started = time.perf_counter()
     settings = ctx.settings
     bound = log.bind(request_id=request_id, stage=str(spec.stage))
-    async with ctx.uow() as s:
+    # The claim is one statement (and a stage's start, one compare-and-set under the
+    # lease): no transaction needed around them.
+    async with ctx.statements() as s:
         repo = leased(s, request_id, lease)
         claim = await repo.requests.claim(request_id, spec.claims, lease, settings.lease_seconds)
         if claim is None:
@@ -154,23 +162,23 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
             return StageRun(outcome="skipped")
         attempt = claim.attempts + 1
         bound = bound.bind(attempt=attempt, delivery=claim.deliveries)
-        if claim.crashes >= settings.poison_max_crashes:
-            error = PermanentStageError(
-                POISON_MESSAGE.format(stage=spec.stage, crashes=claim.crashes)
-            )
+        poisoned = claim.crashes >= settings.poison_max_crashes
+        row = None if poisoned else await spec.start(repo, claim.row)
+    if poisoned:
+        error = PermanentStageError(POISON_MESSAGE.format(stage=spec.stage, crashes=claim.crashes))
+        async with ctx.uow() as s:
+            repo = leased(s, request_id, lease)
             dispatches = await spec.fail(repo, ctx, claim.row, error, "poison")
-            bound.error(
-                "stage failed", outcome="failed", error_kind="poison", crashes=claim.crashes
-            )
-            return StageRun(dispatches, "failed", attempt=attempt, error_kind="poison")
-        row = await spec.start(repo, claim.row)
-        if row is None:
-            await repo.requests.patch(request_id, claim.row.status, {})  # lets the lease go
+        bound.error("stage failed", outcome="failed", error_kind="poison", crashes=claim.crashes)
+        return StageRun(dispatches, "failed", attempt=attempt, error_kind="poison")
+    if row is None:
+        async with ctx.statements() as s:
+            await leased(s, request_id, lease).requests.patch(request_id, claim.row.status, {})
             bound.info("stage skipped", outcome="skipped", reason="nothing to do")
             return StageRun(outcome="skipped", attempt=attempt)
     result = await hold_lease(ctx, request_id, lease, spec.work(ctx, row))
     try:
-        async with ctx.uow() as s:
+        async with ctx.statements() if spec.completes_in_one_statement else ctx.uow() as s:
             repo = leased(s, request_id, lease)
             dispatches = await spec.complete(repo, ctx, row, result)
     except StaleClaim as e:
@@ -235,7 +243,7 @@ async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitabl
 async def _renew(ctx: Context, request_id: str, lease: Lease) -> bool:
     """False when the lease is no longer ours. If the database is away, the work goes on:
     should the lease run out meanwhile, the lease guard on completion decides who wins."""
-    async with ctx.uow() as s:
+    async with ctx.statements() as s:
         return await RequestStore(s).heartbeat(request_id, lease, ctx.settings.lease_seconds)
 
 

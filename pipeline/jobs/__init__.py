@@ -45,8 +45,7 @@ async def run_job(ctx: Context, name: str, now: datetime | None = None) -> JobRe
     started = time.perf_counter()
     # The lock's session runs in autocommit: it holds a session-level advisory lock, not
     # an open transaction, so the idle-in-transaction timeout does not end it mid-run.
-    async with ctx.sessions() as lock_session:
-        await lock_session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    async with ctx.statements() as lock_session:
         if not await Locks(lock_session).try_job(name):
             log.info("job skipped: another run holds its lock", job=name, outcome="locked")
             return JobResult(name, locked=True)

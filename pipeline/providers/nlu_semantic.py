@@ -52,6 +52,8 @@ LEXICAL_SPAN = 30.0
 MARGIN_SCALE = 0.04
 LEVEL_LOW = 0.15  # below this the best match means nothing (gibberish scores ~0.1)
 LEVEL_HIGH = 0.45
+# The confidence of a topic the words alone settle (_decisive): above any threshold.
+DECISIVE_CONFIDENCE = 0.99
 OPTION_WINDOW = 0.15  # clarification options: topics scoring within this of the best
 MAX_OPTIONS = 4
 
@@ -224,6 +226,21 @@ class SemanticTopicResolver:
         """Every leaf topic with its combined score, best first (blocking: CPU-bound)."""
         return self._assess(query, catalog).ranked
 
+    def _decisive(self, query: str, catalog: Catalog) -> str | None:
+        """The topic the words alone settle, with no embedding computed: one topic gets
+        the full lexical bonus, no other gets any, and the query names a topic whole
+        (not an area). The combined score would rank it first by the bonus's margin."""
+        lexical = self.lexical.scores(query, catalog)
+        if not lexical or lexical[0][1] < LEXICAL_FLOOR + LEXICAL_SPAN:
+            return None
+        if len(lexical) > 1 and lexical[1][1] > LEXICAL_FLOOR:
+            return None
+        words = frozenset(terms(query))
+        index = self._index_for(catalog)
+        if not any(name <= words for name in index.leaf_names):
+            return None
+        return lexical[0][0]
+
     def _assess(self, query: str, catalog: Catalog) -> _Assessment:
         index = self._index_for(catalog)
         if not index.ids:
@@ -251,8 +268,11 @@ class SemanticTopicResolver:
         return _Assessment(ranked, probabilities, confidence, lexical_best, area)
 
     async def understand(self, query: str, catalog: Catalog) -> Understanding:
-        a = await asyncio.to_thread(self._assess, query, catalog)
         interest = self.lexical.interest_in(query, catalog)
+        decisive = self._decisive(query, catalog)
+        if decisive is not None:
+            return Understanding(decisive, DECISIVE_CONFIDENCE, interest, [])
+        a = await asyncio.to_thread(self._assess, query, catalog)
         if not a.ranked:
             return LexicalTopicResolver._broad(query, catalog, interest)
         best_id, best = a.ranked[0]

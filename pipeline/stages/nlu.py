@@ -28,6 +28,7 @@ def query_text(row: RequestRow) -> str:
 class NluStage(BaseStage[Understanding]):
     stage = Stage.nlu
     claims = (Status.nlu_processing,)
+    completes_in_one_statement = True  # reads, then its one transition
 
     async def work(self, ctx: Context, row: RequestRow) -> Understanding:
         query = query_text(row)

@@ -15,6 +15,7 @@ from pipeline.states import Stage, Status
 class ScriptStage(BaseStage[str]):
     stage = Stage.script
     claims = (Status.generating_script,)
+    completes_in_one_statement = True  # its transition
 
     async def work(self, ctx: Context, row: RequestRow) -> str:
         catalog = await ctx.catalog()

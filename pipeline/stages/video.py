@@ -57,7 +57,7 @@ class VideoStage(BaseStage[Rendered]):
     async def work(self, ctx: Context, row: RequestRow) -> Rendered:
         storage = ctx.providers.storage
         content_id = row.generated_content_id or ""
-        async with ctx.uow() as s:
+        async with ctx.statements() as s:
             content = await ContentStore(s).get(content_id)
         if content is None or not content.audio_url:
             raise PermanentStageError(
