@@ -13,8 +13,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from pipeline import regeneration
 from pipeline.api import PipelineAPI
-from pipeline.bulk_upload import TIME_BUDGET_SECONDS, fail_upload, process_upload
 from pipeline.errors import TransientStageError
+from pipeline.uploads.importer import TIME_BUDGET_SECONDS, fail_upload, process_upload
 from workers.client import enqueue
 from workers.policy import retry_policy, vividly_task
 from workers.runtime import get_runtime
@@ -22,7 +22,7 @@ from workers.runtime import get_runtime
 log = structlog.get_logger("vividly.bulk")
 
 # Above the run's own TIME_BUDGET_SECONDS (480 s), so it stops itself between batches
-# first, and below bulk_upload.STALE_CLAIM (15 min), so a live run is never taken over.
+# first, and below uploads.importer.STALE_CLAIM (15 min), so a live run is never taken over.
 BULK_SOFT_TIME_LIMIT_SECONDS = TIME_BUDGET_SECONDS + 60
 BULK_TIME_LIMIT_SECONDS = TIME_BUDGET_SECONDS + 120
 # One locked read and one insert.

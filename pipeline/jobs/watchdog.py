@@ -103,7 +103,7 @@ def _oldest_waiting(ctx: Context, stage: Stage) -> float | None:
 async def _rescue_uploads(ctx: Context, result: JobResult) -> None:
     """Bulk upload jobs are rows too: re-send the task of one that sat queued (its message
     was lost) or whose run died; the task's claim makes a duplicate harmless."""
-    from pipeline.bulk_upload import STALE_CLAIM
+    from pipeline.uploads.importer import STALE_CLAIM
 
     async with ctx.uow() as s:
         ids = await UploadStore(s).stuck(

@@ -80,6 +80,10 @@ class ObjectStorage(Protocol):
 
     def signed_url(self, location: str) -> str: ...
 
+    def location_for(self, key: str) -> str:
+        """The location an object stored under `key` has (ValueError for a bad key)."""
+        ...
+
 
 @dataclass(frozen=True)
 class SafetyVerdict:

@@ -73,6 +73,9 @@ class LocalStorage:
     def root(self) -> Path:
         return self._root
 
+    def location_for(self, key: str) -> str:
+        return (self._root / check_key(key)).as_uri()
+
     async def put_file(self, key: str, path: Path, content_type: str) -> str:
         # content_type is not kept: a local file's type is its extension.
         target = self._root / check_key(key)
@@ -175,6 +178,9 @@ class GCSStorage:
     @property
     def bucket_name(self) -> str:
         return str(self._bucket.name)
+
+    def location_for(self, key: str) -> str:
+        return self._location(str(check_key(key)))
 
     async def put_file(self, key: str, path: Path, content_type: str) -> str:
         blob = self._bucket.blob(str(check_key(key)))

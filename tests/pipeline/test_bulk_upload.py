@@ -1,4 +1,4 @@
-"""Bulk CSV uploads: pipeline.bulk_upload.process_upload against the migrated, seeded test
+"""Bulk CSV uploads: pipeline.uploads.importer.process_upload against the migrated, seeded test
 database, with files in a local storage directory."""
 
 from __future__ import annotations
@@ -15,18 +15,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from db.uploads import BULK_JOB_KEY
-from pipeline.bulk_upload import (
-    PASSWORD_MARKER,
-    STALE_CLAIM,
-    RowError,
-    StudentRow,
-    check_row,
-    fail_upload,
-    parse_csv,
-    process_upload,
-)
 from pipeline.errors import TransientStageError
 from pipeline.providers.storage import LocalStorage
+from pipeline.uploads.importer import PASSWORD_MARKER, STALE_CLAIM, fail_upload, process_upload
+from pipeline.uploads.rows import RowError, StudentRow, check_row, parse_csv
 from tests.support import TEST_ENV, connect
 
 HEADER = "email,first_name,last_name,grade_level,student_id,class_id"
@@ -579,7 +571,7 @@ async def test_stale_run_is_taken_over_and_counts_its_imported_rows(
 async def test_a_file_over_the_size_limit_fails_the_job(
     sessions, storage, schools, monkeypatch
 ) -> None:
-    import pipeline.bulk_upload as bulk
+    import pipeline.uploads.importer as bulk
 
     monkeypatch.setattr(bulk, "MAX_FILE_BYTES", 1024 * 1024)
     lines = [f"{addr},A,B,10,," for addr in emails(20_000)]  # ~0.9 MiB of addresses
@@ -593,7 +585,7 @@ async def test_a_file_over_the_size_limit_fails_the_job(
 async def test_a_run_out_of_time_stops_between_batches_and_keeps_its_rows(
     sessions, storage, schools, monkeypatch
 ) -> None:
-    import pipeline.bulk_upload as bulk
+    import pipeline.uploads.importer as bulk
 
     monkeypatch.setattr(bulk, "BATCH_ROWS", 2)
     a, b, c, d, e = emails(5)

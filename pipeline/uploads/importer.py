@@ -1,61 +1,8 @@
-"""Bulk CSV upload of student accounts: one `bulk_upload_jobs` row, one file.
-
-The file
---------
-UTF-8 text (a leading byte-order mark, as Excel writes, is fine), comma-separated, with
-RFC 4180 quoting ("Smith, Jr." and "" for a quote inside quotes). The first line is a
-header naming the columns, in any order and any letter case:
-
-    column        required  rule
-    email         yes       an ASCII address (local@domain.tld), at most 254 characters;
-                            stored lower-cased; unique within the file and among all users
-    first_name    yes       1 to 100 characters
-    last_name     yes       1 to 100 characters
-    grade_level   yes       a whole number from 9 to 12
-    student_id    no        the district's own student id, at most 50 characters
-    class_id      no        a class of the job's school (classes.id); the student is enrolled
-
-    email,first_name,last_name,grade_level,student_id,class_id
-    ada@school.example,Ada,Lovelace,10,S-1001,class_abc123
-    alan@school.example,Alan,Turing,11,,
-
-Other columns are ignored. Blank lines, and lines of only commas, are skipped and not
-counted. The file may be at most 5 MiB (MAX_FILE_BYTES).
-
-Row numbers: the `row` of an error is the 1-based number of the data record, header not
-counted (skipped blank lines are counted, so for a file without line breaks inside quotes
-row n is line n + 1 in a text editor, and row n + 1 in a spreadsheet).
-
-Where the file is: `file_path` holds a storage location (`file:///…` or `gs://bucket/…`)
-read through the worker's ObjectStorage. A bare key such as `uploads/x.csv` is taken
-relative to the root of that storage (STORAGE_URL's directory or bucket).
-
-What happens
-------------
-The job is claimed queued -> processing (`started_at` set); a job in any other status is
-left alone, except a `processing` job whose run started more than STALE_CLAIM ago (its
-worker died), which is taken over and run again from the start. Rows are checked and
-imported in order, BATCH_ROWS per transaction and each row in its own savepoint, so one
-bad row never costs the others. Every bad row becomes `{"row": n, "error": "..."}` in
-`error_log`; the job ends `completed` with its counts even if every row failed. It ends
-`failed`, with the single entry `{"row": 0, "error": "..."}`, only when the file itself is
-unusable: missing, too large, not UTF-8, empty, without the required header, or without
-any data row. Either way one `audit_logs` row records the outcome.
-
-Users created here are students of the job's school with `email_verified` false and a
-password hash no login accepts (PASSWORD_MARKER): they set a password through the usual
-reset flow. `users.metadata.bulk_upload_job_id` names the job, so a re-run of a job that
-died part-way counts the rows it already imported as imported, not as duplicates.
-
-Error texts never quote the file's values (no e-mails or names), and logs carry only ids
-and counts.
-"""
+"""The bulk upload job: claim, read, check and import batch by batch, finish (see
+pipeline/uploads/__init__.py)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import re
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -72,7 +19,7 @@ from db.transient import is_transient_db_error
 from db.uploads import ClassInfo, ExistingUser, UploadJobRow, UploadStore
 from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.providers.protocols import ObjectStorage
-from pipeline.providers.storage import GCSStorage, LocalStorage, check_key
+from pipeline.uploads.rows import RowError, StudentRow, UnusableFile, parse_csv
 
 log = structlog.get_logger("vividly.bulk")
 
@@ -93,18 +40,6 @@ TIME_BUDGET_SECONDS = 480.0
 # Not a bcrypt hash of anything, so no password matches it until the student sets one.
 PASSWORD_MARKER = "!bulk-upload"
 
-REQUIRED_COLUMNS = ("email", "first_name", "last_name", "grade_level")
-OPTIONAL_COLUMNS = ("student_id", "class_id")
-MAX_EMAIL_CHARS = 254  # RFC 5321's limit on a forward path, below the column's 255
-MAX_LOCAL_PART_CHARS = 64
-MAX_NAME_CHARS = 100  # users.first_name / last_name
-MAX_ID_CHARS = 50  # users.student_id, classes.id
-GRADE_LEVELS = range(9, 13)  # high school, as classes.grade_level's CHECK
-
-_LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_DOMAIN = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
-_GRADE = re.compile(r"^[0-9]{1,2}$")
-
 
 @dataclass(frozen=True)
 class UploadResult:
@@ -119,181 +54,15 @@ class UploadResult:
     recheck_after_seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class StudentRow:
-    row: int
-    email: str
-    first_name: str
-    last_name: str
-    grade_level: int
-    student_id: str | None
-    class_id: str | None
-
-
-@dataclass(frozen=True)
-class RowError:
-    row: int
-    error: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {"row": self.row, "error": self.error}
-
-
-class UnusableFile(Exception):
-    """The file cannot be read as a student CSV."""
-
-
 class _ClaimLost(Exception):
     """Another run took the job over: this run's last batch was rolled back."""
 
 
-# ---- parsing (pure) ----------------------------------------------------------------------
-
-
-def parse_csv(data: bytes) -> list[StudentRow | RowError]:
-    """The file's data rows, each either checked and normalised or a row error.
-    Raises UnusableFile when the file as a whole cannot be used."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise UnusableFile(
-            f"the file is not UTF-8 text (invalid byte at offset {e.start}); "
-            "save it as 'CSV UTF-8' and upload it again"
-        ) from None
-    if not text.strip():
-        raise UnusableFile("the file is empty")
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader)
-    except csv.Error as e:
-        raise UnusableFile(f"the header line is not valid CSV ({e})") from None
-    columns = _columns(header)
-    width = len(header)
-    out: list[StudentRow | RowError] = []
-    n = 0
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:
-            n += 1
-            out.append(RowError(n, _csv_error(e)))
-            continue
-        n += 1
-        if not any(f.strip() for f in fields):
-            continue
-        out.append(check_row(n, fields, columns, width))
-    if not out:
-        raise UnusableFile("the file has a header but no data rows")
-    return out
-
-
-def _columns(header: list[str]) -> dict[str, int]:
-    index: dict[str, int] = {}
-    for i, name in enumerate(header):
-        key = name.strip().lower()
-        if not key:
-            continue
-        if key in index:
-            raise UnusableFile(f"the header names column {key!r} twice")
-        index[key] = i
-    missing = [c for c in REQUIRED_COLUMNS if c not in index]
-    if missing:
-        raise UnusableFile(
-            f"the header lacks the required column(s) {', '.join(missing)}; the first line "
-            f"must name the columns: {', '.join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)} "
-            "(the last two optional)"
-        )
-    return index
-
-
-def _csv_error(e: csv.Error) -> str:
-    # The csv module's messages are fixed texts: they never quote the data.
-    if "unexpected end of data" in str(e):
-        return "malformed CSV: a quote is never closed, so the rest of the file was unreadable"
-    return f"malformed CSV: {e}"
-
-
-def check_row(
-    n: int, fields: list[str], columns: dict[str, int], width: int
-) -> StudentRow | RowError:
-    """One data record: the first problem found, or the normalised row."""
-    if len(fields) < width or any(f.strip() for f in fields[width:]):
-        return RowError(n, f"expected {width} fields, found {len(fields)}")
-
-    def get(column: str) -> str:
-        i = columns.get(column)
-        return fields[i].strip() if i is not None else ""
-
-    email = get("email").lower()
-    problem = _email_problem(email)
-    if problem:
-        return RowError(n, problem)
-    first, last = get("first_name"), get("last_name")
-    for column, value in (("first_name", first), ("last_name", last)):
-        problem = _name_problem(column, value)
-        if problem:
-            return RowError(n, problem)
-    grade = get("grade_level")
-    if not grade:
-        return RowError(n, "grade_level is missing")
-    if not _GRADE.match(grade) or int(grade) not in GRADE_LEVELS:
-        return RowError(n, "grade_level must be a whole number from 9 to 12")
-    district_id = get("student_id")
-    if len(district_id) > MAX_ID_CHARS:
-        return RowError(n, f"student_id is longer than {MAX_ID_CHARS} characters")
-    class_id = get("class_id")
-    if len(class_id) > MAX_ID_CHARS:
-        return RowError(n, "unknown class")
-    return StudentRow(
-        row=n,
-        email=email,
-        first_name=first,
-        last_name=last,
-        grade_level=int(grade),
-        student_id=district_id or None,
-        class_id=class_id or None,
-    )
-
-
-def _email_problem(email: str) -> str | None:
-    if not email:
-        return "email is missing"
-    if len(email) > MAX_EMAIL_CHARS:
-        return f"email is longer than {MAX_EMAIL_CHARS} characters"
-    local, at, domain = email.rpartition("@")
-    if (
-        not at
-        or len(local) > MAX_LOCAL_PART_CHARS
-        or not _LOCAL_PART.match(local)
-        or not _DOMAIN.match(domain)
-    ):
-        return "email is not a valid address"
-    return None
-
-
-def _name_problem(column: str, value: str) -> str | None:
-    if not value:
-        return f"{column} is missing"
-    if len(value) > MAX_NAME_CHARS:
-        return f"{column} is longer than {MAX_NAME_CHARS} characters"
-    if any(c < " " or c == "\x7f" for c in value):
-        return f"{column} contains a line break or control character"
-    return None
-
-
 def resolve_location(storage: ObjectStorage, file_path: str) -> str:
-    """The storage location for a job's file_path (see the module docstring)."""
+    """The storage location for a job's file_path: a location as it is, a bare key
+    relative to the storage's root (ValueError for `..`, absolute paths and the like)."""
     path = file_path.strip()
-    if "://" in path:
-        return path
-    key = str(check_key(path))  # ValueError for `..`, absolute paths and the like
-    if isinstance(storage, LocalStorage):
-        return (storage.root / key).as_uri()
-    if isinstance(storage, GCSStorage):
-        return f"gs://{storage.bucket_name}/{key}"
-    raise ValueError("this storage cannot resolve a bare key")
+    return path if "://" in path else storage.location_for(path)
 
 
 # ---- the job -----------------------------------------------------------------------------
