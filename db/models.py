@@ -1,7 +1,7 @@
 """Typed SQLAlchemy 2 models of the seed schema (../shared/seed/DATABASE_SCHEMA.md).
 
 Names and types follow the seed exactly; migrations/ is the source of truth for DDL and
-tests/db/test_models_match.py checks that these models and the migrated schema agree.
+tests/migrations/test_migrations.py checks that these models and the migrated schema agree.
 The seed's `metadata` columns are mapped as `metadata_` because Declarative reserves
 `metadata`.
 """

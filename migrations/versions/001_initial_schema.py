@@ -5,7 +5,7 @@ Revises:
 Create Date: 2026-11-27
 
 Differences from the seed document's text, none of which changes the resulting schema
-(tests/db/test_schema_matches_seed.py compares the catalogs item by item):
+(tests/migrations/test_schema_matches_seed.py compares the catalogs item by item):
 - generated_content is created before content_requests, which references it (the seed
   lists them the other way round and would not run top to bottom).
 - `CREATE EXTENSION pgcrypto` is added: generate_id() calls gen_random_bytes().

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from tests import fakes
-from tests.pipeline.test_media import MIN_SPEECH_RMS, rms_of_audio
+from tests.integration.test_media import MIN_SPEECH_RMS, rms_of_audio
 from tests.support import TEST_ENV
 from tests.workers.helpers import content, fresh_topic, row, settle
 

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 
 from db import migrate as m
 from db.models import Base
-from tests.db.catalog import snapshot
+from tests.migrations.catalog import snapshot
 from tests.support import asyncpg_url, connect, libpq_url
 
 

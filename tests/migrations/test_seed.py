@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from tests.db.catalog import tables_with_column
+from tests.migrations.catalog import tables_with_column
 from tests.support import asyncpg_url, connect
 
 

@@ -50,7 +50,7 @@ def apply_seed(conn: psycopg.Connection, doc: str) -> list[str]:
         if len(failed) == len(pending):
             raise RuntimeError(f"seed DDL does not apply: {failed[0][1]}")
         pending = [s for s, _ in failed]
-    from tests.db.catalog import tables_with_column
+    from tests.migrations.catalog import tables_with_column
 
     existing = {r[0] for r in conn.execute("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")}
     for table in tables_with_column(conn, "updated_at"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.db.catalog import snapshot
-from tests.db.seed_sql import SEED_DOC, apply_seed, seed_statements
+from tests.migrations.catalog import snapshot
+from tests.migrations.seed_sql import SEED_DOC, apply_seed, seed_statements
 from tests.support import connect, migrate, scratch_database
 
 # Every difference between `alembic upgrade head` and the seed's SQL, with its reason.
