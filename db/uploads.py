@@ -114,6 +114,11 @@ def _jsonb(value: Any) -> Any:
     return cast(literal(value, type_=JSONB), JSONB)
 
 
+def _held_by(claimed_at: datetime) -> Any:
+    """The claim's guard: the job is still processing under the run that claimed it."""
+    return (Job.status == JobStatus.processing) & (Job.started_at == claimed_at)
+
+
 class UploadStore:
     def __init__(self, session: AsyncSession) -> None:
         self.s = session
@@ -174,11 +179,7 @@ class UploadStore:
         """Counts so far and this batch's row errors; False: the claim was lost."""
         stmt = (
             update(Job)
-            .where(
-                Job.id == job_id,
-                Job.status == JobStatus.processing,
-                Job.started_at == claimed_at,
-            )
+            .where(Job.id == job_id, _held_by(claimed_at))
             .values(
                 total_rows=total_rows,
                 successful_count=successful_count,
@@ -207,7 +208,7 @@ class UploadStore:
         guard = (
             Job.status.in_([JobStatus.queued, JobStatus.processing])
             if claimed_at is None
-            else (Job.status == JobStatus.processing) & (Job.started_at == claimed_at)
+            else _held_by(claimed_at)
         )
         values: dict[str, Any] = {"status": status, "completed_at": func.now()}
         if total_rows is not None:
@@ -228,11 +229,7 @@ class UploadStore:
         """processing -> queued, so the task's retry can claim it again at once."""
         stmt = (
             update(Job)
-            .where(
-                Job.id == job_id,
-                Job.status == JobStatus.processing,
-                Job.started_at == claimed_at,
-            )
+            .where(Job.id == job_id, _held_by(claimed_at))
             .values(status=JobStatus.queued, started_at=None)
             .returning(Job.id)
         )
