@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pipeline.catalog import Catalog, InterestInfo, TopicInfo
+from pipeline.catalog import Catalog, catalog_from_rows
 
 
 @dataclass(frozen=True)
@@ -21,11 +21,7 @@ class StudentInfo:
     org_id: str
 
 
-_TOPICS = text("""
-    SELECT t.*, EXISTS (SELECT 1 FROM topics c WHERE c.parent_id = t.id AND c.is_active)
-               AS has_children
-    FROM topics t WHERE t.is_active
-""")
+_TOPICS = text("SELECT * FROM topics WHERE is_active")
 _INTERESTS = text("SELECT * FROM interests WHERE is_active ORDER BY display_order")
 _STUDENT = text(
     "SELECT id, grade_level, org_id FROM users "
@@ -52,38 +48,10 @@ class CatalogStore:
         self.s = session
 
     async def load(self) -> Catalog:
-        """The active catalog (a leaf is a topic with no active child)."""
-        topics = (await self.s.execute(_TOPICS)).mappings()
-        interests = (await self.s.execute(_INTERESTS)).mappings()
-        return Catalog(
-            topics={
-                t["id"]: TopicInfo(
-                    id=t["id"],
-                    title=t["title"],
-                    description=t["description"] or "",
-                    subject=t["subject"],
-                    path=t["path"] or "",
-                    depth=t["depth"],
-                    grade_level_min=t["grade_level_min"] or 9,
-                    grade_level_max=t["grade_level_max"] or 12,
-                    keywords=tuple((t["metadata"] or {}).get("keywords", ())),
-                    facts=tuple((t["metadata"] or {}).get("facts", ())),
-                    is_leaf=not t["has_children"],
-                )
-                for t in topics
-            },
-            interests={
-                i["id"]: InterestInfo(
-                    id=i["id"],
-                    name=i["name"],
-                    description=i["description"] or "",
-                    category=i["category"] or "",
-                    keywords=tuple((i["metadata"] or {}).get("keywords", ())),
-                    analogies=tuple((i["metadata"] or {}).get("analogies", ())),
-                )
-                for i in interests
-            },
-        )
+        """The active catalog."""
+        topics = (await self.s.execute(_TOPICS)).mappings().all()
+        interests = (await self.s.execute(_INTERESTS)).mappings().all()
+        return catalog_from_rows(topics, interests)
 
     async def student(self, student_id: str) -> StudentInfo | None:
         """An active student account, or None (unknown, deleted, or not a student)."""

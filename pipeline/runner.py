@@ -86,12 +86,13 @@ class LeasedRequests(RequestStore):
         return done
 
 
-def leased(session: Any, request_id: str, lease: Lease) -> Repository:
-    return Repository(session, LeasedRequests(session, request_id, lease))
+class LeasedRepository(Repository):
+    """The stores of a delivery's unit of work, its request statements under its lease."""
 
+    requests: LeasedRequests
 
-def _notes(repo: Repository) -> dict[str, Any]:
-    return repo.requests.notes if isinstance(repo.requests, LeasedRequests) else {}
+    def __init__(self, session: Any, request_id: str, lease: Lease) -> None:
+        super().__init__(session, LeasedRequests(session, request_id, lease))
 
 
 class StageSpec(Protocol, Generic[W]):
@@ -147,7 +148,7 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
     # The claim is one statement (and a stage's start, one compare-and-set under the
     # lease): no transaction needed around them.
     async with ctx.statements() as s:
-        repo = leased(s, request_id, lease)
+        repo = LeasedRepository(s, request_id, lease)
         claim = await repo.requests.claim(request_id, spec.claims, lease, settings.lease_seconds)
         if claim is None:
             current = await repo.requests.load(request_id)
@@ -167,19 +168,21 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
     if poisoned:
         error = PermanentStageError(POISON_MESSAGE.format(stage=spec.stage, crashes=claim.crashes))
         async with ctx.uow() as s:
-            repo = leased(s, request_id, lease)
+            repo = LeasedRepository(s, request_id, lease)
             dispatches = await spec.fail(repo, ctx, claim.row, error, "poison")
         bound.error("stage failed", outcome="failed", error_kind="poison", crashes=claim.crashes)
         return StageRun(dispatches, "failed", attempt=attempt, error_kind="poison")
     if row is None:
         async with ctx.statements() as s:
-            await leased(s, request_id, lease).requests.patch(request_id, claim.row.status, {})
+            await LeasedRepository(s, request_id, lease).requests.patch(
+                request_id, claim.row.status, {}
+            )
             bound.info("stage skipped", outcome="skipped", reason="nothing to do")
             return StageRun(outcome="skipped", attempt=attempt)
     result = await hold_lease(ctx, request_id, lease, spec.work(ctx, row))
     try:
         async with ctx.statements() if spec.completes_in_one_statement else ctx.uow() as s:
-            repo = leased(s, request_id, lease)
+            repo = LeasedRepository(s, request_id, lease)
             dispatches = await spec.complete(repo, ctx, row, result)
     except StaleClaim as e:
         bound.info("stage result dropped", outcome="stale", reason=str(e))
@@ -190,7 +193,7 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         next=[str(d.stage) for d in dispatches],
     )
-    return StageRun(dispatches, "ok", _notes(repo), attempt=attempt)
+    return StageRun(dispatches, "ok", repo.requests.notes, attempt=attempt)
 
 
 async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitable[W]) -> W:
@@ -258,7 +261,7 @@ async def fail_stage(
     """Record a permanent failure on the row, if it is still this stage's and no other
     delivery holds it (a duplicate never fails a request another worker is working on)."""
     async with ctx.uow() as s:
-        repo = leased(s, request_id, lease)
+        repo = LeasedRepository(s, request_id, lease)
         ours, free, _ = await repo.requests.lease_state(request_id, lease)
         row = None
         if ours:

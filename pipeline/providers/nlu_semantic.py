@@ -226,11 +226,12 @@ class SemanticTopicResolver:
         """Every leaf topic with its combined score, best first (blocking: CPU-bound)."""
         return self._assess(query, catalog).ranked
 
-    def _decisive(self, query: str, catalog: Catalog) -> str | None:
+    def _decisive(
+        self, lexical: list[tuple[str, float]], query: str, catalog: Catalog
+    ) -> str | None:
         """The topic the words alone settle, with no embedding computed: one topic gets
         the full lexical bonus, no other gets any, and the query names a topic whole
         (not an area). The combined score would rank it first by the bonus's margin."""
-        lexical = self.lexical.scores(query, catalog)
         if not lexical or lexical[0][1] < LEXICAL_FLOOR + LEXICAL_SPAN:
             return None
         if len(lexical) > 1 and lexical[1][1] > LEXICAL_FLOOR:
@@ -241,12 +242,16 @@ class SemanticTopicResolver:
             return None
         return lexical[0][0]
 
-    def _assess(self, query: str, catalog: Catalog) -> _Assessment:
+    def _assess(
+        self, query: str, catalog: Catalog, lexical_scores: list[tuple[str, float]] | None = None
+    ) -> _Assessment:
         index = self._index_for(catalog)
         if not index.ids:
             return _Assessment([], {}, 0.0, 0.0, None)
         cosine = index.matrix @ self.embedder.embed([query])[0]
-        lexical = dict(self.lexical.scores(query, catalog))
+        if lexical_scores is None:
+            lexical_scores = self.lexical.scores(query, catalog)
+        lexical = dict(lexical_scores)
         bonus = np.array([_lexical_bonus(lexical.get(tid, 0.0)) for tid in index.ids])
         combined = cosine + bonus
         order = np.argsort(-combined, kind="stable")
@@ -269,10 +274,11 @@ class SemanticTopicResolver:
 
     async def understand(self, query: str, catalog: Catalog) -> Understanding:
         interest = self.lexical.interest_in(query, catalog)
-        decisive = self._decisive(query, catalog)
+        scores = self.lexical.scores(query, catalog)
+        decisive = self._decisive(scores, query, catalog)
         if decisive is not None:
             return Understanding(decisive, DECISIVE_CONFIDENCE, interest, [])
-        a = await asyncio.to_thread(self._assess, query, catalog)
+        a = await asyncio.to_thread(self._assess, query, catalog, scores)
         if not a.ranked:
             return LexicalTopicResolver._broad(query, catalog, interest)
         best_id, best = a.ranked[0]

@@ -212,28 +212,16 @@ async def _run(
                 raise _ClaimLost()
         bound.info("bulk upload batch", rows_done=start + len(batch), total_rows=total)
 
-    async with unit_of_work(sessions) as s:
-        repo = UploadStore(s)
-        done = await repo.finish(
-            job.id,
-            JobStatus.completed,
-            claimed_at=job.started_at,
-            total_rows=total,
-            successful_count=ok,
-            failed_count=failed,
-        )
-        if done is None:
-            raise _ClaimLost()
-        await _audit(repo, job, JobStatus.completed, total, ok, failed)
-    bound.info(
-        "bulk upload finished",
-        outcome=str(JobStatus.completed),
+    duration_ms = round((time.monotonic() - started) * 1000, 1)
+    return await _finish(
+        sessions,
+        job,
+        JobStatus.completed,
+        bound.bind(duration_ms=duration_ms).info,
         total_rows=total,
         successful_count=ok,
         failed_count=failed,
-        duration_ms=round((time.monotonic() - started) * 1000, 1),
     )
-    return UploadResult(job.id, str(JobStatus.completed), total, ok, failed)
 
 
 async def _read(storage: ObjectStorage, file_path: str) -> bytes:
@@ -334,29 +322,42 @@ async def _end_unusable(
 ) -> UploadResult:
     """processing -> failed with a row-0 error. keep_counts: rows imported before the
     failure stay counted (they are kept); otherwise nothing was imported."""
+    zero = None if keep_counts else 0
+    return await _finish(
+        sessions,
+        job,
+        JobStatus.failed,
+        bound.warning,
+        successful_count=zero,
+        failed_count=zero,
+        append_errors=[{"row": 0, "error": message}],
+    )
+
+
+async def _finish(
+    sessions: async_sessionmaker[AsyncSession],
+    job: UploadJobRow,
+    status: JobStatus,
+    log_at: Any,
+    **fields: Any,
+) -> UploadResult:
+    """The run's last write under its claim (counts, errors), its audit row and its log
+    line; _ClaimLost if another run took the job over."""
     async with unit_of_work(sessions) as s:
         repo = UploadStore(s)
-        zero = None if keep_counts else 0
-        done = await repo.finish(
-            job.id,
-            JobStatus.failed,
-            claimed_at=job.started_at,
-            successful_count=zero,
-            failed_count=zero,
-            append_errors=[{"row": 0, "error": message}],
-        )
+        done = await repo.finish(job.id, status, claimed_at=job.started_at, **fields)
         if done is None:
             raise _ClaimLost()
         total, ok, failed = done.counts
-        await _audit(repo, job, JobStatus.failed, total, ok, failed)
-    bound.warning(
+        await _audit(repo, job, status, total, ok, failed)
+    log_at(
         "bulk upload finished",
-        outcome=str(JobStatus.failed),
+        outcome=str(status),
         total_rows=total,
         successful_count=ok,
         failed_count=failed,
     )
-    return UploadResult(job.id, str(JobStatus.failed), total, ok, failed)
+    return UploadResult(job.id, str(status), total, ok, failed)
 
 
 async def _release_quietly(

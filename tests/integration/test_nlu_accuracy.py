@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from db.seed import load_json
+from pipeline.catalog import Catalog, TopicInfo, catalog_from_rows
 from pipeline.providers.factory import build_resolver
 from pipeline.providers.nlu_lexical import LexicalTopicResolver
 from pipeline.providers.nlu_semantic import SemanticModelUnavailable, SemanticTopicResolver
-from pipeline.providers.protocols import Catalog, InterestInfo, TopicInfo
 from pipeline.settings import Settings, get_settings
 
 LABELLED = Path(__file__).resolve().parents[1] / "data" / "nlu_labelled.jsonl"
@@ -23,39 +23,10 @@ THRESHOLD = Settings.model_fields["nlu_confidence_threshold"].default
 
 
 def seed_catalog() -> Catalog:
-    """The Catalog that Repository.catalog() builds from a freshly seeded database."""
-    topics = load_json("topics.json")
-    parents = {t["parent_id"] for t in topics if t["parent_id"]}
-    return Catalog(
-        topics={
-            t["id"]: TopicInfo(
-                id=t["id"],
-                title=t["title"],
-                description=t["description"] or "",
-                subject=t["subject"],
-                path=t["path"] or "",
-                depth=t["depth"],
-                grade_level_min=t["grade_level_min"] or 9,
-                grade_level_max=t["grade_level_max"] or 12,
-                keywords=tuple(t["metadata"].get("keywords", ())),
-                facts=tuple(t["metadata"].get("facts", ())),
-                is_leaf=t["id"] not in parents,
-            )
-            for t in topics
-            if t.get("is_active", True)
-        },
-        interests={
-            i["id"]: InterestInfo(
-                id=i["id"],
-                name=i["name"],
-                description=i["description"] or "",
-                category=i["category"],
-                keywords=tuple(i["metadata"].get("keywords", ())),
-                analogies=tuple(i["metadata"].get("analogies", ())),
-            )
-            for i in load_json("interests.json")
-            if i.get("is_active", True)
-        },
+    """The Catalog that CatalogStore.load() builds from a freshly seeded database."""
+    return catalog_from_rows(
+        (t for t in load_json("topics.json") if t.get("is_active", True)),
+        (i for i in load_json("interests.json") if i.get("is_active", True)),
     )
 
 
