@@ -90,7 +90,7 @@ async def ctx(pipeline_db: str) -> AsyncIterator[object]:
 async def api(pipeline_db: str) -> AsyncIterator[object]:
     """The pipeline's Python API, as an API service would use it."""
     from db.session import create_engine, create_sessionmaker
-    from pipeline.providers.storage import open_storage
+    from pipeline.providers.factory import open_storage
     from pipeline.settings import get_settings
     from workers.client import pipeline_api
 

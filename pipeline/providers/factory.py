@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import unquote
 
 from pipeline.context import Providers
-from pipeline.providers.protocols import TopicResolver
+from pipeline.providers.protocols import ObjectStorage, TopicResolver
 from pipeline.settings import Settings
 
 
@@ -25,7 +27,6 @@ def build_resolver(settings: Settings) -> TopicResolver:
 def build_default(settings: Settings) -> Providers:
     from pipeline.providers.script_template import TemplateScriptWriter
     from pipeline.providers.speech_espeak import EspeakSpeech
-    from pipeline.providers.storage import open_storage
     from pipeline.providers.video_slides import SlideVideoRenderer
     from pipeline.safety import KeywordSafetyGate
 
@@ -43,3 +44,24 @@ def build_providers(settings: Settings) -> Providers:
     module, _, name = settings.provider_factory.partition(":")
     factory: Callable[[Settings], Providers] = getattr(importlib.import_module(module), name)
     return factory(settings)
+
+
+def open_storage(settings: Settings) -> ObjectStorage:
+    """The storage STORAGE_URL names: `file://dir` (relative to the current directory
+    unless absolute) or `gs://bucket`."""
+    url = settings.storage_url
+    if url.startswith("file://"):
+        root = Path(unquote(url.removeprefix("file://"))).expanduser()
+        root = root if root.is_absolute() else Path.cwd() / root
+        root.mkdir(parents=True, exist_ok=True)
+        from pipeline.providers.storage import LocalStorage
+
+        return LocalStorage(root)
+    if url.startswith("gs://"):
+        bucket = url.removeprefix("gs://").rstrip("/")
+        if not bucket or "/" in bucket:
+            raise ValueError("STORAGE_URL gs:// takes a bucket name only (gs://bucket)")
+        from pipeline.providers.storage_gcs import open_gcs  # ~20 MiB: only when used
+
+        return open_gcs(settings, bucket)
+    raise ValueError("STORAGE_URL must be file://… or gs://…")

@@ -1,6 +1,6 @@
 """Object storage: a local directory (`file://`) here, a Google Cloud Storage bucket
-(`gs://`) in storage_gcs.py, imported only by a process whose STORAGE_URL names one (the
-client library costs ~20 MiB of every process that imports it).
+(`gs://`) in storage_gcs.py, which factory.open_storage imports only for a STORAGE_URL that
+names a bucket (the client library costs ~20 MiB of every process that imports it).
 
 Keys are content-addressed (`content/{cache_key}/audio.mp3`), so writing a key again writes
 the same bytes: uploads overwrite and are safe to retry. A missing object on read is a
@@ -19,8 +19,6 @@ from typing import IO
 from urllib.parse import unquote, urlsplit
 
 from pipeline.errors import PermanentStageError, TransientStageError
-from pipeline.providers.protocols import ObjectStorage
-from pipeline.settings import Settings
 
 LOCAL_FILE_MODE = 0o644
 MISSING_OBJECT = "a stored file the stage needs is missing"
@@ -131,22 +129,3 @@ def _write_atomic(target: Path, write: Callable[[IO[bytes]], object]) -> None:
         if isinstance(e, OSError):
             raise TransientStageError("could not write to local storage") from e
         raise
-
-
-def open_storage(settings: Settings) -> ObjectStorage:
-    """The storage STORAGE_URL names: `file://dir` (relative to the current directory
-    unless absolute) or `gs://bucket`."""
-    url = settings.storage_url
-    if url.startswith("file://"):
-        root = Path(unquote(url.removeprefix("file://"))).expanduser()
-        root = root if root.is_absolute() else Path.cwd() / root
-        root.mkdir(parents=True, exist_ok=True)
-        return LocalStorage(root)
-    if url.startswith("gs://"):
-        bucket = url.removeprefix("gs://").rstrip("/")
-        if not bucket or "/" in bucket:
-            raise ValueError("STORAGE_URL gs:// takes a bucket name only (gs://bucket)")
-        from pipeline.providers.storage_gcs import open_gcs
-
-        return open_gcs(settings, bucket)
-    raise ValueError("STORAGE_URL must be file://… or gs://…")

@@ -12,7 +12,7 @@ from db.requests import Lease
 from pipeline.api import PipelineAPI
 from pipeline.cache import cache_key
 from pipeline.context import Context
-from pipeline.providers.storage import open_storage
+from pipeline.providers.factory import open_storage
 from pipeline.providers.storage_gcs import GCSStorage
 from pipeline.runner import Dispatch, run_stage
 from pipeline.stages import SPECS

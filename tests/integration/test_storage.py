@@ -14,7 +14,8 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from pipeline.errors import PermanentStageError
-from pipeline.providers.storage import LocalStorage, open_storage
+from pipeline.providers.factory import open_storage
+from pipeline.providers.storage import LocalStorage
 from pipeline.providers.storage_gcs import GCSStorage
 from pipeline.settings import Settings
 

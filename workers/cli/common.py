@@ -53,7 +53,7 @@ async def with_api(fn):  # type: ignore[no-untyped-def]
     """Run fn(api) with a short-lived engine (one per CLI invocation)."""
     from db import migrate
     from db.session import create_engine, create_sessionmaker
-    from pipeline.providers.storage import open_storage
+    from pipeline.providers.factory import open_storage
     from workers.client import pipeline_api
 
     settings = get_settings()
