@@ -56,6 +56,7 @@ LEVEL_LOW = 0.15  # below this the best match means nothing (gibberish scores ~0
 LEVEL_HIGH = 0.45
 # The confidence of a topic the words alone settle (_decisive): above any threshold.
 DECISIVE_CONFIDENCE = 0.99
+DECISIVE_SHARE = 0.6  # of the top three lexical scores ("atoms" has 0.42)
 OPTION_WINDOW = 0.15  # clarification options: topics scoring within this of the best
 MAX_OPTIONS = 4
 
@@ -176,6 +177,8 @@ class _Index:
     matrix: np.ndarray  # (topics, dim) unit vectors
     leaf_names: list[frozenset[str]]  # the terms of each leaf keyword and title
     areas: list[tuple[TopicInfo, frozenset[str]]]  # subjects/areas and their name terms
+    # Names (title or keyword terms) that settle a leaf: no other topic or area has them.
+    settles: dict[frozenset[str], str]
 
 
 def _names(topic: TopicInfo) -> list[frozenset[str]]:
@@ -233,7 +236,17 @@ class SemanticTopicResolver:
             for t in sorted(catalog.topics.values(), key=lambda t: (-t.depth, t.id))
             if not t.is_leaf
         ]
-        return _Index(catalog, [t.id for t in leaves], matrix, leaf_names, areas)
+        holders: dict[frozenset[str], set[str]] = {}
+        for t in (*leaves, *(area for area, _ in areas)):
+            for name in _names(t):
+                holders.setdefault(name, set()).add(t.id)
+        # An area's name settles nothing (the resolver asks which of its topics).
+        settles = {
+            name: next(iter(ids))
+            for name, ids in holders.items()
+            if len(ids) == 1 and catalog.topics[next(iter(ids))].is_leaf
+        }
+        return _Index(catalog, [t.id for t in leaves], matrix, leaf_names, areas, settles)
 
     async def warm_up(self, catalog: Catalog) -> None:
         """Build the topic index now (a few seconds), not on a student's first question."""
@@ -244,20 +257,17 @@ class SemanticTopicResolver:
         return self._assess(query, catalog).ranked
 
     def _decisive(
-        self, lexical: list[tuple[str, float]], query: str, catalog: Catalog
+        self, query: str, catalog: Catalog, lexical: list[tuple[str, float]]
     ) -> str | None:
-        """The topic the words alone settle, with no embedding computed: one topic gets
-        the full lexical bonus, no other gets any, and the query names a topic whole
-        (not an area). The combined score would rank it first by the bonus's margin."""
-        if not lexical or lexical[0][1] < LEXICAL_FLOOR + LEXICAL_SPAN:
+        """The topic the words alone settle, with no embedding computed: the query's
+        content words are exactly one leaf topic's title or keyword ("how does momentum
+        work"), no other topic or area has that name, and that topic holds nearly all the
+        lexical evidence (a word found in many topics' texts names an area: "atoms")."""
+        topic = self._index_for(catalog).settles.get(frozenset(terms(query)))
+        if topic is None or not lexical or lexical[0][0] != topic:
             return None
-        if len(lexical) > 1 and lexical[1][1] > LEXICAL_FLOOR:
-            return None
-        words = frozenset(terms(query))
-        index = self._index_for(catalog)
-        if not any(name <= words for name in index.leaf_names):
-            return None
-        return lexical[0][0]
+        share = lexical[0][1] / sum(score for _, score in lexical[:3])
+        return topic if share >= DECISIVE_SHARE else None
 
     def _assess(
         self, query: str, catalog: Catalog, lexical_scores: list[tuple[str, float]] | None = None
@@ -292,7 +302,7 @@ class SemanticTopicResolver:
     async def understand(self, query: str, catalog: Catalog) -> Understanding:
         interest = self.lexical.interest_in(query, catalog)
         scores = self.lexical.scores(query, catalog)
-        decisive = self._decisive(scores, query, catalog)
+        decisive = self._decisive(query, catalog, scores)
         if decisive is not None:
             return Understanding(decisive, DECISIVE_CONFIDENCE, interest, [])
         a = await asyncio.to_thread(self._assess, query, catalog, scores)

@@ -240,3 +240,25 @@ async def test_lexical_resolver(catalog: Catalog) -> None:
     nothing = await r.understand("asdkjh qwpoeiru zxmcnv", catalog)
     assert (nothing.topic_id, nothing.options) == (None, [])
     assert r.interest_in("explain gravity with skateboarding", catalog) == "int_skateboarding"
+
+
+@pytest.mark.parametrize(
+    ("query", "topic"),
+    [("how does momentum work", "topic_phys_momentum"), ("echo", "topic_phys_sound")],
+)
+async def test_a_query_that_names_one_topic_is_settled_without_an_embedding(
+    resolver: SemanticTopicResolver,
+    catalog: Catalog,
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+    topic: str,
+) -> None:
+    resolver.rank("warm up", catalog)  # the topic index, built before embedding is barred
+
+    def no_embedding(texts: object) -> None:
+        raise AssertionError("the query was embedded")
+
+    monkeypatch.setattr(resolver.embedder, "embed", no_embedding)
+    understood = await resolver.understand(query, catalog)
+    assert understood.topic_id == topic
+    assert understood.confidence >= THRESHOLD
