@@ -380,6 +380,9 @@ async def test_a_second_concurrent_run_is_a_no_op(ctx) -> None:
         other.execute("SELECT pg_advisory_lock(hashtextextended('vividly-job:reset_tokens', 0))")
         held = await run_job(ctx, "reset_tokens")
         assert held.locked and held.changed == 0
+        # Let go explicitly: a closed connection's backend may hold the lock a moment
+        # longer while it exits.
+        other.execute("SELECT pg_advisory_unlock(hashtextextended('vividly-job:reset_tokens', 0))")
     assert (await run_job(ctx, "reset_tokens")).changed == 1
 
 
