@@ -252,6 +252,21 @@ _CREATE = text("""
     VALUES (:id, :student_id, :query, :topic_id, :interest_id, :style,
             CAST(:status AS request_status), CAST(:metadata AS jsonb))
 """)
+# A new request from a student, in one statement: the student must be an active student
+# and a named interest must exist, or no row is written (the caller says which).
+_SUBMIT = text("""
+    INSERT INTO content_requests
+        (id, student_id, original_query, interest_id, style, status, metadata)
+    SELECT :id, u.id, :query, CAST(:interest_id AS text), :style, CAST(:status AS request_status),
+           jsonb_build_object(CAST(:grade_key AS text), u.grade_level,
+                              CAST(:history_key AS text),
+                              jsonb_build_array(CAST(:status AS text)))
+    FROM users u
+    WHERE u.id = :student_id AND u.role = 'student' AND u.deleted_at IS NULL
+      AND (CAST(:interest_id AS text) IS NULL
+           OR EXISTS (SELECT 1 FROM interests WHERE id = CAST(:interest_id AS text)))
+    RETURNING id
+""")
 _INFLIGHT_LEADER = text("""
     SELECT * FROM content_requests
     WHERE metadata->>'cache_key' = :key AND metadata->>'role' = 'leader'
@@ -377,6 +392,23 @@ class RequestStore:
         sql = _LOAD_FOR_UPDATE if for_update else _LOAD
         row = (await self.s.execute(sql, {"id": request_id})).one_or_none()
         return _request_row(row) if row else None
+
+    async def submit(
+        self, *, student_id: str, original_query: str, style: str, interest_id: str | None
+    ) -> str | None:
+        """A new request in nlu_processing, with the student's grade in its metadata; None
+        when the student is not an active student or the interest does not exist."""
+        params = {
+            "id": new_id("req"),
+            "student_id": student_id,
+            "query": original_query,
+            "interest_id": interest_id,
+            "style": style,
+            "status": str(Status.nlu_processing),
+            "grade_key": M.GRADE_LEVEL,
+            "history_key": M.HISTORY,
+        }
+        return (await self.s.execute(_SUBMIT, params)).scalar_one_or_none()
 
     async def create(
         self,

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from db.catalog import StudentInfo
 from db.repository import Repository
 from db.requests import RequestRow
-from db.session import unit_of_work
+from db.session import single_statements, unit_of_work
 from pipeline import request_meta as M
 from pipeline import single_flight
 from pipeline.cache import DEFAULT_STYLE, STYLES
@@ -50,20 +50,15 @@ class PipelineAPI:
     ) -> str:
         query = self._checked_query(query)
         style = _checked_style(style)
-        async with unit_of_work(self.sessions) as s:
+        # One statement, committed alone: the hot path of every API call that submits.
+        async with single_statements(self.sessions) as s:
             repo = Repository(s)
-            student = await _checked_student(repo, student_id, interest_id)
-            request_id = await repo.requests.create(
-                student_id=student_id,
-                original_query=query,
-                interest_id=interest_id,
-                style=style,
-                status=Status.nlu_processing,
-                metadata={
-                    M.GRADE_LEVEL: student.grade_level,
-                    M.HISTORY: [str(Status.nlu_processing)],
-                },
+            request_id = await repo.requests.submit(
+                student_id=student_id, original_query=query, style=style, interest_id=interest_id
             )
+            if request_id is None:
+                await _checked_student(repo, student_id, interest_id)  # says which
+                raise RequestError("The student or the interest is no longer available.")
         self.enqueue(Dispatch(Stage.nlu, request_id))
         return request_id
 
