@@ -110,36 +110,22 @@ async def seed(session: AsyncSession) -> SeedReport:
         written["topics"] += await _upsert(session, _table(Topic), level, ["id"])
     written["interests"] = await _upsert(session, _table(Interest), interests, ["id"])
 
-    written["organizations"] = await _upsert(
-        session,
-        _table(Organization),
-        [
-            {
-                "id": DEMO_DISTRICT,
-                "name": "Demo Unified School District",
-                "org_type": "district",
-                "parent_id": None,
-                "state": "TN",
-                "metadata": {"contract_end_date": None},
-            }
-        ],
-        ["id"],
-    )
-    written["organizations"] += await _upsert(
-        session,
-        _table(Organization),
-        [
-            {
-                "id": DEMO_SCHOOL,
-                "name": "Demo High School",
-                "org_type": "school",
-                "parent_id": DEMO_DISTRICT,
-                "state": "TN",
-                "metadata": {"contract_end_date": None},
-            }
-        ],
-        ["id"],
-    )
+    district = {
+        "id": DEMO_DISTRICT,
+        "name": "Demo Unified School District",
+        "org_type": "district",
+        "parent_id": None,
+    }
+    school = {
+        "id": DEMO_SCHOOL,
+        "name": "Demo High School",
+        "org_type": "school",
+        "parent_id": DEMO_DISTRICT,
+    }
+    written["organizations"] = 0
+    for org in (district, school):  # the parent first, as for topics
+        row = {**org, "state": "TN", "metadata": {"contract_end_date": None}}
+        written["organizations"] += await _upsert(session, _table(Organization), [row], ["id"])
     users = [
         {
             "id": DEMO_TEACHER,

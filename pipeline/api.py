@@ -62,24 +62,6 @@ class PipelineAPI:
         self.enqueue(Dispatch(Stage.nlu, request_id))
         return request_id
 
-    async def submit_for_topic(
-        self,
-        student_id: str,
-        topic_id: str,
-        interest_id: str,
-        style: str | None,
-        original_query: str,
-        metadata: dict[str, Any] | None = None,
-    ) -> str:
-        """A request whose topic and interest are already known (a regeneration): it
-        starts at cache_check, skipping NLU. Validated like submit_request."""
-        async with unit_of_work(self.sessions) as s:
-            request_id = await self.create_for_topic(
-                s, student_id, topic_id, interest_id, style, original_query, metadata
-            )
-        self.enqueue(Dispatch(Stage.cache_check, request_id))
-        return request_id
-
     async def create_for_topic(
         self,
         session: AsyncSession,
@@ -90,9 +72,9 @@ class PipelineAPI:
         original_query: str,
         metadata: dict[str, Any] | None = None,
     ) -> str:
-        """submit_for_topic's insert, in the caller's transaction, for callers that must
-        write more in that same transaction. The caller sends
-        Dispatch(Stage.cache_check, id) after its commit."""
+        """A request whose topic and interest are already known (a regeneration), inserted
+        at cache_check in the caller's transaction, validated like submit_request. The
+        caller sends Dispatch(Stage.cache_check, id) after its commit."""
         query = self._checked_query(original_query)
         style = _checked_style(style)
         repo = Repository(session)
@@ -132,12 +114,9 @@ class PipelineAPI:
             raise RequestError("Give exactly one of a topic id or a free-text answer.")
         async with unit_of_work(self.sessions) as s:
             repo = Repository(s)
-            row = await self._load(repo, request_id, for_update=True)
-            if row.status != Status.needs_clarification:
-                raise RequestError(
-                    f"Request {request_id} is not waiting for a clarification "
-                    f"(status: {row.status})."
-                )
+            row = await self._load_in(
+                repo, request_id, Status.needs_clarification, "is not waiting for a clarification"
+            )
             clarification = dict(row.metadata.get(M.CLARIFICATION) or {})
             if topic_id is not None:
                 if not await repo.catalog.topic_exists(topic_id):
@@ -174,12 +153,12 @@ class PipelineAPI:
         made for its key, joins a generation in flight, or leads one."""
         async with unit_of_work(self.sessions) as s:
             repo = Repository(s)
-            row = await self._load(repo, request_id, for_update=True)
-            if row.status != Status.failed:
-                raise RequestError(
-                    f"Request {request_id} has not failed (status: {row.status}); "
-                    "only failed requests can be retried."
-                )
+            row = await self._load_in(
+                repo,
+                request_id,
+                Status.failed,
+                "has not failed; only failed requests can be retried",
+            )
             stage = retry_stage(row)
             status = single_flight.retry_status(row, stage)
             await repo.requests.transition(
@@ -259,6 +238,16 @@ class PipelineAPI:
         row = await repo.requests.load(request_id, for_update=for_update)
         if row is None:
             raise NotFound(f"No request {request_id!r}.")
+        return row
+
+    @classmethod
+    async def _load_in(
+        cls, repo: Repository, request_id: str, status: Status, refusal: str
+    ) -> RequestRow:
+        """The row, locked, if it is in `status`; otherwise a RequestError that says why."""
+        row = await cls._load(repo, request_id, for_update=True)
+        if row.status != status:
+            raise RequestError(f"Request {request_id} {refusal} (status: {row.status}).")
         return row
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 
 from db.repository import Repository
-from db.requests import UNSET, RequestRow
+from db.requests import UNSET, RequestRow, Unset
 from pipeline import request_meta as M
 from pipeline.dispatch import Dispatch
 from pipeline.errors import StageError
@@ -200,14 +200,7 @@ async def _served_fast_path(
 
 
 async def _fast_path_followers(repo: Repository, leader_id: str, content_id: str) -> None:
-    for f in await repo.requests.followers(leader_id, _WAITING):
-        await repo.requests.transition(
-            f.id,
-            Status.cache_check,
-            Status.fast_path_ready,
-            generated_content_id=content_id,
-            cache_hit=True,
-        )
+    await _move_followers(repo, leader_id, _WAITING, Status.fast_path_ready, content_id)
 
 
 async def _complete_followers(
@@ -217,13 +210,29 @@ async def _complete_followers(
     note: dict[str, Any],
     error_message: str | None = None,
 ) -> None:
-    for f in await repo.requests.followers(leader_id, _ATTACHED):
+    await _move_followers(
+        repo, leader_id, _ATTACHED, Status.completed, content_id, note, error_message or UNSET
+    )
+
+
+async def _move_followers(
+    repo: Repository,
+    leader_id: str,
+    attached: tuple[Status, ...],
+    to: Status,
+    content_id: str | None,
+    note: dict[str, Any] | None = None,
+    error_message: str | Unset = UNSET,
+) -> None:
+    """Every follower of the leader still in one of `attached` moves to `to`, served from
+    the leader's content."""
+    for f in await repo.requests.followers(leader_id, attached):
         await repo.requests.transition(
             f.id,
             f.status,
-            Status.completed,
+            to,
             generated_content_id=content_id,
             cache_hit=True,
             metadata=note,
-            error_message=error_message if error_message else UNSET,
+            error_message=error_message,
         )

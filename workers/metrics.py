@@ -193,18 +193,15 @@ class PipelineCollector:
             "1 if the last scrape could read this source (database, broker), else 0.",
             labels=["source"],
         )
-        try:
-            yield from self._requests()
-            up.add_metric(["database"], 1)
-        except Exception as e:
-            log.warning("metrics: database unreadable", error_type=type(e).__name__)
-            up.add_metric(["database"], 0)
-        try:
-            yield from self._queues()
-            up.add_metric(["broker"], 1)
-        except Exception as e:
-            log.warning("metrics: broker unreadable", error_type=type(e).__name__)
-            up.add_metric(["broker"], 0)
+        for source, read in (("database", self._requests), ("broker", self._queues)):
+            try:
+                yield from read()
+                up.add_metric([source], 1)
+            except Exception as e:
+                log.warning(
+                    "metrics: source unreadable", source=source, error_type=type(e).__name__
+                )
+                up.add_metric([source], 0)
         yield up
 
     def _requests(self) -> Iterator[Metric]:

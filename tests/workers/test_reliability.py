@@ -18,7 +18,10 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from db.session import unit_of_work
 from pipeline.cache import cache_key
+from pipeline.dispatch import Dispatch
+from pipeline.states import Stage
 from tests import chaos, fakes
 from tests.support import TEST_ENV, WorkerProcess, connect, wait_for
 from tests.workers.helpers import fresh_topic, row, settle
@@ -153,9 +156,16 @@ async def test_soft_time_limit_while_the_cache_key_lock_is_held(api) -> None:
                         autocommit=True) as holder,
     ):  # fmt: skip
         holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
-        rid = await api.submit_for_topic(
-            chaos.STUDENT, topic_id, "int_music_production", None, f"can you explain {title}?"
-        )
+        async with unit_of_work(api.sessions) as s:
+            rid = await api.create_for_topic(
+                s,
+                chaos.STUDENT,
+                topic_id,
+                "int_music_production",
+                None,
+                f"can you explain {title}?",
+            )
+        api.enqueue(Dispatch(Stage.cache_check, rid))
         # cache_check waits for the lock until its soft limit (4 s) cancels it, and its
         # retry (a second claim) waits again.
         await asyncio.to_thread(wait_for, lambda: _execution(rid)[1] >= 2, 30)
