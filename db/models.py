@@ -337,6 +337,14 @@ class ContentRequest(Base):
             "created_at",
             postgresql_where=text("deleted_at IS NULL AND status IN ('completed', 'failed')"),
         ),
+        # 004_content_requests_idempotency_key
+        Index(
+            "idx_content_requests_idempotency",
+            "student_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(50), primary_key=True)
@@ -363,6 +371,7 @@ class ContentRequest(Base):
     created_at: Mapped[datetime | None] = created_at()
     updated_at: Mapped[datetime | None] = updated_at()
     deleted_at: Mapped[datetime | None] = mapped_column(TSTZ)  # 002
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))  # 004
 
 
 class GeneratedContent(Base):

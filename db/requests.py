@@ -256,17 +256,22 @@ _CREATE = text("""
 # and a named interest must exist, or no row is written (the caller says which).
 _SUBMIT = text("""
     INSERT INTO content_requests
-        (id, student_id, original_query, interest_id, style, status, metadata)
+        (id, student_id, original_query, interest_id, style, status, metadata, idempotency_key)
     SELECT :id, u.id, :query, CAST(:interest_id AS text), :style, CAST(:status AS request_status),
            jsonb_build_object(CAST(:grade_key AS text), u.grade_level,
                               CAST(:history_key AS text),
-                              jsonb_build_array(CAST(:status AS text)))
+                              jsonb_build_array(CAST(:status AS text))),
+           CAST(:key AS text)
     FROM users u
     WHERE u.id = :student_id AND u.role = 'student' AND u.deleted_at IS NULL
       AND (CAST(:interest_id AS text) IS NULL
            OR EXISTS (SELECT 1 FROM interests WHERE id = CAST(:interest_id AS text)))
+    ON CONFLICT (student_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
 """)
+_BY_IDEMPOTENCY_KEY = text(
+    "SELECT id FROM content_requests WHERE student_id = :student_id AND idempotency_key = :key"
+)
 _INFLIGHT_LEADER = text("""
     SELECT * FROM content_requests
     WHERE metadata->>'cache_key' = :key AND metadata->>'role' = 'leader'
@@ -394,11 +399,19 @@ class RequestStore:
         return _request_row(row) if row else None
 
     async def submit(
-        self, *, student_id: str, original_query: str, style: str, interest_id: str | None
+        self,
+        *,
+        student_id: str,
+        original_query: str,
+        style: str,
+        interest_id: str | None,
+        idempotency_key: str | None = None,
     ) -> str | None:
         """A new request in nlu_processing, with the student's grade in its metadata; None
-        when the student is not an active student or the interest does not exist."""
+        when the student is not an active student or the interest does not exist, or when
+        this student already submitted with this idempotency key (see `by_idempotency_key`)."""
         params = {
+            "key": idempotency_key,
             "id": new_id("req"),
             "student_id": student_id,
             "query": original_query,
@@ -409,6 +422,10 @@ class RequestStore:
             "history_key": M.HISTORY,
         }
         return (await self.s.execute(_SUBMIT, params)).scalar_one_or_none()
+
+    async def by_idempotency_key(self, student_id: str, key: str) -> str | None:
+        params = {"student_id": student_id, "key": key}
+        return (await self.s.execute(_BY_IDEMPOTENCY_KEY, params)).scalar_one_or_none()
 
     async def create(
         self,

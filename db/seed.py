@@ -25,6 +25,7 @@ from db.models import (
     Topic,
     User,
 )
+from pipeline.catalog import Catalog, catalog_from_rows
 
 # Accounts in the demo school cannot log in: the hash is not a bcrypt hash of anything.
 DISABLED_PASSWORD = "!disabled"
@@ -69,6 +70,14 @@ def load_json(name: str) -> list[dict[str, Any]]:
     data = resources.files("db").joinpath("seed_data", name).read_text(encoding="utf-8")
     rows: list[dict[str, Any]] = json.loads(data)
     return rows
+
+
+def seed_catalog() -> Catalog:
+    """The Catalog that CatalogStore.load() builds from a freshly seeded database."""
+    return catalog_from_rows(
+        (t for t in load_json("topics.json") if t.get("is_active", True)),
+        (i for i in load_json("interests.json") if i.get("is_active", True)),
+    )
 
 
 def _rename_metadata(row: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pipeline import single_flight
 from pipeline.cache import DEFAULT_STYLE, STYLES
 from pipeline.dispatch import Dispatch
 from pipeline.errors import NotFound, RequestError
+from pipeline.inputs import checked_id, optional_id, student_text
 from pipeline.providers.protocols import ObjectStorage
 from pipeline.states import STAGE_FOR_STATUS, Stage, Status
 
@@ -29,6 +30,10 @@ MAX_ANSWER_CHARS = 500
 
 
 class PipelineAPI:
+    """`enqueue` sends a dispatch after its commit and never raises: a send the broker
+    refuses is left to the watchdog (workers.client.enqueue), so a caller whose request
+    was written gets its id even while Redis is away."""
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
@@ -47,15 +52,30 @@ class PipelineAPI:
         query: str,
         interest_id: str | None = None,
         style: str | None = None,
+        idempotency_key: str | None = None,
     ) -> str:
-        query = self._checked_query(query)
+        """A new request; its id. With an idempotency key (the caller's, unique per
+        student), a second submit with the same key returns the first request's id and
+        writes nothing, so a caller may retry a submit whose answer it did not get."""
+        student_id = checked_id(student_id, "student id")
+        interest_id = optional_id(interest_id, "interest id")
+        idempotency_key = optional_id(idempotency_key, "idempotency key")
+        query = student_text(query, "query", self.max_query_chars)
         style = _checked_style(style)
         # One statement, committed alone: the hot path of every API call that submits.
         async with single_statements(self.sessions) as s:
             repo = Repository(s)
             request_id = await repo.requests.submit(
-                student_id=student_id, original_query=query, style=style, interest_id=interest_id
+                student_id=student_id,
+                original_query=query,
+                style=style,
+                interest_id=interest_id,
+                idempotency_key=idempotency_key,
             )
+            if request_id is None and idempotency_key is not None:
+                earlier = await repo.requests.by_idempotency_key(student_id, idempotency_key)
+                if earlier is not None:
+                    return earlier  # already written (and sent, or the watchdog sends it)
             if request_id is None:
                 await _checked_student(repo, student_id, interest_id)  # says which
                 raise RequestError("The student or the interest is no longer available.")
@@ -75,7 +95,10 @@ class PipelineAPI:
         """A request whose topic and interest are already known (a regeneration), inserted
         at cache_check in the caller's transaction, validated like submit_request. The
         caller sends Dispatch(Stage.cache_check, id) after its commit."""
-        query = self._checked_query(original_query)
+        student_id = checked_id(student_id, "student id")
+        topic_id = checked_id(topic_id, "topic id")
+        interest_id = checked_id(interest_id, "interest id")
+        query = student_text(original_query, "query", self.max_query_chars)
         style = _checked_style(style)
         repo = Repository(session)
         student = await _checked_student(repo, student_id, interest_id)
@@ -97,21 +120,13 @@ class PipelineAPI:
             },
         )
 
-    def _checked_query(self, query: str) -> str:
-        query = query.strip()
-        if not query:
-            raise RequestError("The query is empty.")
-        if len(query) > self.max_query_chars:
-            raise RequestError(
-                f"The query is {len(query)} characters long; the limit is {self.max_query_chars}."
-            )
-        return query
-
     async def clarify(
         self, request_id: str, topic_id: str | None = None, answer: str | None = None
     ) -> Status:
         if (topic_id is None) == (answer is None):
             raise RequestError("Give exactly one of a topic id or a free-text answer.")
+        topic_id = optional_id(topic_id, "topic id")
+        text = None if answer is None else student_text(answer, "answer", MAX_ANSWER_CHARS)
         async with unit_of_work(self.sessions) as s:
             repo = Repository(s)
             row = await self._load_in(
@@ -131,11 +146,6 @@ class PipelineAPI:
                 )
                 nxt = Dispatch(Stage.cache_check, request_id)
             else:
-                text = (answer or "").strip()
-                if not text or len(text) > MAX_ANSWER_CHARS:
-                    raise RequestError(
-                        f"The answer must be 1 to {MAX_ANSWER_CHARS} characters long."
-                    )
                 clarification["answer"] = text
                 await repo.requests.transition(
                     request_id,
@@ -235,6 +245,7 @@ class PipelineAPI:
 
     @staticmethod
     async def _load(repo: Repository, request_id: str, for_update: bool = False) -> RequestRow:
+        request_id = checked_id(request_id, "request id")
         row = await repo.requests.load(request_id, for_update=for_update)
         if row is None:
             raise NotFound(f"No request {request_id!r}.")
@@ -252,7 +263,7 @@ class PipelineAPI:
 
 
 def _checked_style(style: str | None) -> str:
-    style = style or DEFAULT_STYLE
+    style = checked_id(style or DEFAULT_STYLE, "style")
     if style not in STYLES:
         raise RequestError(f"Unknown style {style!r}; choose one of {sorted(STYLES)}.")
     return style

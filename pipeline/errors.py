@@ -22,6 +22,14 @@ class PermanentStageError(StageError):
     """The stage cannot succeed for this request; retrying will not help."""
 
 
+class SafetyDeclined(PermanentStageError):
+    """The content-safety gate declined the request; `category` is the harm it saw."""
+
+    def __init__(self, message: str | None, category: str) -> None:
+        super().__init__(message)
+        self.category = category
+
+
 class InvalidTransition(Exception):
     """A status change that the state machine does not allow."""
 

@@ -30,6 +30,7 @@ SCRIPT_URL: Final = "script_url"
 # How a request failed or degraded.
 FAILED_STAGE: Final = "failed_stage"
 ERROR_KIND: Final = "error_kind"
+SAFETY: Final = "safety"  # the harm category the safety gate declined
 FAILED_AT: Final = "failed_at"
 FAILED_WITH_LEADER: Final = "failed_with_leader"
 VIDEO_ERROR: Final = "video_error"

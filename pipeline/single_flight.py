@@ -20,7 +20,7 @@ from db.repository import Repository
 from db.requests import UNSET, RequestRow, Unset
 from pipeline import request_meta as M
 from pipeline.dispatch import Dispatch
-from pipeline.errors import StageError
+from pipeline.errors import SafetyDeclined, StageError
 from pipeline.states import Stage, Status
 
 log = structlog.get_logger("vividly.single_flight")
@@ -142,6 +142,8 @@ async def failed(
     if row.cache_key and row.metadata.get(M.ROLE) == "leader":
         await repo.locks.cache_key(row.cache_key)
     note = {M.FAILED_STAGE: str(stage), M.ERROR_KIND: kind, M.FAILED_AT: time.time()}
+    if isinstance(error, SafetyDeclined):
+        note[M.SAFETY] = error.category
     await repo.requests.transition(
         row.id, row.status, Status.failed, error_message=error.message, metadata=note
     )

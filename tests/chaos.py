@@ -165,12 +165,17 @@ def ensure_postgres() -> None:
 def restart_redis() -> None:
     """Restart the machine's Redis with nothing saved: every queued and unacked message,
     the beat's schedule and lock are gone."""
+    stop_redis()
+    ensure_redis()
+
+
+def stop_redis() -> None:
+    """Stop the machine's Redis, saving nothing (ensure_redis starts it again)."""
     try:
         redis.Redis(port=6379).shutdown(nosave=True)
     except redis.exceptions.ConnectionError:
         pass  # shutdown closes the connection
     _wait_until(lambda: not _redis_answers(), 30)
-    ensure_redis()
 
 
 def ensure_redis() -> None:

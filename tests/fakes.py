@@ -4,7 +4,8 @@ stand-ins), wrapped to count calls and to fail on demand.
 The test process and the worker processes share a control directory (VIVIDLY_FAKE_DIR):
 - calls/<provider>: one line per call (appended; counted by tests);
 - fail/<provider>: "transient N" fails the first N calls, "transient always" or
-  "permanent" fails every call, "slow S" sleeps S seconds in every call;
+  "permanent" fails every call, "crash" raises RuntimeError in every call, "slow S"
+  sleeps S seconds in every call;
 - media: "real" uses espeak-ng and the PyAV renderer, anything else the instant stand-ins.
 """
 
@@ -78,6 +79,8 @@ async def _maybe_fail(name: str, before: int, args: tuple[Any, ...]) -> None:
         if set(spec[1:]) <= ids:
             os.kill(os.getpid(), signal.SIGKILL)
         return
+    if spec[0] == "crash":  # an unexpected exception: a bug, not a classified failure
+        raise RuntimeError(f"{name} provider crashed (test)")
     if spec[0] == "permanent":
         raise PermanentStageError(f"{name} provider rejected the input (test)")
     if spec[1] == "always" or before < int(spec[1]):

@@ -9,6 +9,7 @@ import logging
 import sys
 
 import structlog
+import structlog.tracebacks
 
 from pipeline.settings import get_settings
 
@@ -20,12 +21,22 @@ def configure_logging() -> None:
     if _configured:
         return
     settings = get_settings()
-    renderer = (
-        structlog.processors.JSONRenderer()
-        if settings.log_json
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    shared = [
+    # Tracebacks keep the exception's type, message and frames, never the frames' local
+    # variables: a local may hold a student's query, name or e-mail.
+    renderer: structlog.typing.Processor
+    if settings.log_json:
+        renderer = structlog.processors.JSONRenderer()
+        tracebacks: list[structlog.typing.Processor] = [
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            )
+        ]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=False, exception_formatter=structlog.dev.plain_traceback
+        )
+        tracebacks = []
+    shared: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -39,7 +50,11 @@ def configure_logging() -> None:
     handler = logging.StreamHandler(sys.__stderr__)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *tracebacks,
+                renderer,
+            ],
             foreign_pre_chain=[*shared, structlog.stdlib.ExtraAdder()],
         )
     )

@@ -78,6 +78,10 @@ class ObjectStorage(Protocol):
 
     async def size(self, location: str) -> int: ...
 
+    async def delete(self, location: str) -> bool:
+        """Remove the object; False if there was none (deleting twice is not an error)."""
+        ...
+
     def signed_url(self, location: str) -> str: ...
 
     def location_for(self, key: str) -> str:
@@ -89,6 +93,7 @@ class ObjectStorage(Protocol):
 class SafetyVerdict:
     safe: bool
     reason: str | None = None  # a sentence for error_message; never quotes the input
+    category: str | None = None  # the harm category declined (pipeline.safety's names)
 
 
 class SafetyGate(Protocol):

@@ -94,6 +94,18 @@ class LocalStorage:
             raise PermanentStageError(MISSING_OBJECT) from e
         return stat.st_size
 
+    async def delete(self, location: str) -> bool:
+        path = self._path(location)
+
+        def unlink() -> bool:
+            try:
+                path.unlink()
+                return True
+            except FileNotFoundError:
+                return False
+
+        return await asyncio.to_thread(unlink)
+
     def signed_url(self, location: str) -> str:
         # Local files need no signing; whoever serves the directory decides who may read it.
         return location

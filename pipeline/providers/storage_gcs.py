@@ -122,6 +122,18 @@ class GCSStorage:
             raise PermanentStageError(MISSING_OBJECT)
         return int(blob.size)
 
+    async def delete(self, location: str) -> bool:
+        blob = self._blob(location)
+
+        def delete() -> bool:
+            try:
+                blob.delete(timeout=GCS_REQUEST_TIMEOUT_SECONDS, retry=GCS_RETRY)
+                return True
+            except api_exceptions.NotFound:
+                return False
+
+        return await _call("delete", delete)
+
     def signed_url(self, location: str) -> str:
         try:
             url: str = self._blob(location).generate_signed_url(

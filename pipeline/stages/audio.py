@@ -15,7 +15,7 @@ from pipeline import request_meta as M
 from pipeline import single_flight
 from pipeline.cache import object_key
 from pipeline.context import Context
-from pipeline.errors import PermanentStageError
+from pipeline.errors import PermanentStageError, SafetyDeclined
 from pipeline.lesson import Lesson
 from pipeline.runner import BaseStage, Dispatch
 from pipeline.states import Stage, Status
@@ -45,7 +45,7 @@ class AudioStage(BaseStage[Narration]):
         lesson = await load_lesson(ctx, row.metadata.get(M.SCRIPT_URL))
         verdict = ctx.providers.safety.check_lesson(lesson)
         if not verdict.safe:
-            raise PermanentStageError(verdict.reason)
+            raise SafetyDeclined(verdict.reason, verdict.category or "unsafe")
         with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
             audio = await ctx.providers.speech.synthesize(lesson.narration(), Path(tmp))
             url = await ctx.providers.storage.put_file(

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import time
 
+from db.audit import AuditTrail
 from db.repository import Repository
 from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline.context import Context
-from pipeline.errors import PermanentStageError
+from pipeline.errors import PermanentStageError, SafetyDeclined, StageError
 from pipeline.providers.protocols import Understanding
 from pipeline.runner import BaseStage, Dispatch
+from pipeline.safety import SELF_HARM
 from pipeline.states import Stage, Status
+
+SELF_HARM_AUDIT_ACTION = "safety_self_harm_signal"
 
 NO_TOPIC = (
     "No STEM topic was recognised in the question; ask about a physics, chemistry, biology, "
@@ -34,7 +38,7 @@ class NluStage(BaseStage[Understanding]):
         query = query_text(row)
         verdict = ctx.providers.safety.check_query(query)
         if not verdict.safe:
-            raise PermanentStageError(verdict.reason)
+            raise SafetyDeclined(verdict.reason, verdict.category or "unsafe")
         understanding = await ctx.providers.resolver.understand(query, await ctx.catalog())
         if understanding.topic_id is None and not understanding.options:
             raise PermanentStageError(NO_TOPIC)
@@ -75,6 +79,22 @@ class NluStage(BaseStage[Understanding]):
             metadata={M.NLU: nlu},
         )
         return [Dispatch(Stage.cache_check, row.id)]
+
+    async def fail(
+        self, repo: Repository, ctx: Context, row: RequestRow, error: StageError, kind: str
+    ) -> list[Dispatch]:
+        dispatches = await super().fail(repo, ctx, row, error, kind)
+        if isinstance(error, SafetyDeclined) and error.category == SELF_HARM:
+            # In the same transaction as the failure: the school's counselling workflow
+            # finds the student by this row, which holds no words of theirs.
+            await AuditTrail(repo.session).record(
+                SELF_HARM_AUDIT_ACTION,
+                "content_request",
+                row.id,
+                {"category": SELF_HARM, "stage": str(self.stage)},
+                user_id=row.student_id,
+            )
+        return dispatches
 
 
 def _source(row: RequestRow, result: Understanding) -> str:

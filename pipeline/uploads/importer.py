@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.audit import AuditTrail
@@ -298,7 +298,11 @@ async def _import_row(
     except IntegrityError as e:
         # The database's message quotes the values, so only the constraint is looked at.
         return RowError(r.row, _integrity_problem(str(e.orig)))
-    except DataError:
+    except DBAPIError as e:
+        # asyncpg's data errors (SQLSTATE class 22: too long, bad encoding, …) arrive as
+        # plain DBAPIError; they are this row's fault, so they cost only this row.
+        if not str(getattr(e.orig, "sqlstate", "") or "").startswith("22"):
+            raise
         return RowError(r.row, "a value does not fit its column")
     imported[r.email] = r.row
     return None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ GRADE_LEVELS = range(9, 13)  # high school, as classes.grade_level's CHECK
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _DOMAIN = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$")
 _GRADE = re.compile(r"^[0-9]{1,2}$")
+_FORMULA_STARTS = frozenset("=+-@")
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,10 @@ def check_row(
         i = columns.get(column)
         return fields[i].strip() if i is not None else ""
 
+    for column in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS):
+        if _has_control(get(column)):
+            return RowError(n, f"{column} contains a line break or control character")
+
     email = get("email").lower()
     problem = _email_problem(email)
     if problem:
@@ -177,6 +183,11 @@ def _name_problem(column: str, value: str) -> str | None:
         return f"{column} is missing"
     if len(value) > MAX_NAME_CHARS:
         return f"{column} is longer than {MAX_NAME_CHARS} characters"
-    if any(c < " " or c == "\x7f" for c in value):
-        return f"{column} contains a line break or control character"
+    if value[0] in _FORMULA_STARTS:
+        # Stored as given, it would run as a formula in a roster exported to a spreadsheet.
+        return f"{column} starts with = + - or @ (a spreadsheet formula)"
     return None
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in value)

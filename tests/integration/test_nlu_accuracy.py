@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from db.seed import load_json
-from pipeline.catalog import Catalog, TopicInfo, catalog_from_rows
+from db.seed import seed_catalog
+from pipeline.catalog import Catalog, TopicInfo
 from pipeline.providers.factory import build_resolver
 from pipeline.providers.nlu_lexical import LexicalTopicResolver
 from pipeline.providers.nlu_semantic import SemanticModelUnavailable, SemanticTopicResolver
@@ -20,14 +20,6 @@ from pipeline.settings import Settings, get_settings
 
 LABELLED = Path(__file__).resolve().parents[1] / "data" / "nlu_labelled.jsonl"
 THRESHOLD = Settings.model_fields["nlu_confidence_threshold"].default
-
-
-def seed_catalog() -> Catalog:
-    """The Catalog that CatalogStore.load() builds from a freshly seeded database."""
-    return catalog_from_rows(
-        (t for t in load_json("topics.json") if t.get("is_active", True)),
-        (i for i in load_json("interests.json") if i.get("is_active", True)),
-    )
 
 
 def labelled() -> list[dict[str, str | None]]:

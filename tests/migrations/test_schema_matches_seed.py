@@ -21,6 +21,16 @@ DELIBERATE_DEVIATIONS: dict[tuple[object, ...], str] = {
         "(created_at) WHERE ((deleted_at IS NULL) AND "
         "(status = ANY (ARRAY['completed'::request_status, 'failed'::request_status])))",
     ): "002: the retention job's partial index",
+    ("column", "content_requests", "idempotency_key", "character varying(100)", False, None): (
+        "004: an API service's retry key, so a retried submit returns the first request"
+    ),
+    (
+        "index",
+        "content_requests",
+        "idx_content_requests_idempotency",
+        "CREATE UNIQUE INDEX idx_content_requests_idempotency ON public.content_requests "
+        "USING btree (student_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)",
+    ): "004: one request per student and key",
     ("extension", "pgcrypto"): "001: generate_id() calls gen_random_bytes() from pgcrypto",
 }
 # Tables the seed does not have, each with its reason: every item of theirs (columns,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 from tests.support import TEST_ENV, connect
@@ -72,3 +73,38 @@ def fresh_topic() -> tuple[str, str]:
 
 def history(r: dict[str, Any]) -> list[str]:
     return list(r["metadata"].get("history", []))
+
+
+# -- ops tasks and bulk uploads ---------------------------------------------------------
+
+UPLOADER = "user_demo_teacher"
+SCHOOL = "school_demo_hs"
+
+
+def send(name: str, *args: str) -> None:
+    from workers.app import app
+
+    app.send_task(name, args=list(args))
+
+
+def job(job_id: str) -> dict[str, Any]:
+    with connect(TEST_ENV.database) as c:
+        cur = c.execute("SELECT * FROM bulk_upload_jobs WHERE id = %s", (job_id,))
+        cols = [d.name for d in cur.description or ()]
+        return dict(zip(cols, cur.fetchone(), strict=True))
+
+
+def queued_job(file_path: str) -> str:
+    job_id = f"upload_job_{uuid.uuid4().hex[:12]}"
+    with connect(TEST_ENV.database) as c:
+        c.execute(
+            "INSERT INTO bulk_upload_jobs (id, uploaded_by, school_id, file_path) "
+            "VALUES (%s, %s, %s, %s)",
+            (job_id, UPLOADER, SCHOOL, file_path),
+        )
+    return job_id
+
+
+def finished(job_id: str) -> dict[str, Any] | None:
+    j = job(job_id)
+    return j if j["status"] in ("completed", "failed") else None

@@ -11,27 +11,23 @@ import pytest
 
 from pipeline.regeneration import next_interest
 from tests.support import TEST_ENV, connect, wait_for
-from tests.workers.helpers import fresh_topic, history, row, scalar, settle
+from tests.workers.helpers import (
+    SCHOOL,
+    finished,
+    fresh_topic,
+    history,
+    job,
+    queued_job,
+    row,
+    scalar,
+    send,
+    settle,
+)
 
 pytestmark = pytest.mark.usefixtures("fakes")
 
 STUDENT = "user_demo_student_1"  # ranked interests: basketball, video games, cooking
-SCHOOL = "school_demo_hs"
-UPLOADER = "user_demo_teacher"
 CLASS = "class_demo_physics"
-
-
-def send(name: str, *args: str) -> None:
-    from workers.app import app
-
-    app.send_task(name, args=list(args))
-
-
-def job(job_id: str) -> dict[str, Any]:
-    with connect(TEST_ENV.database) as c:
-        cur = c.execute("SELECT * FROM bulk_upload_jobs WHERE id = %s", (job_id,))
-        cols = [d.name for d in cur.description or ()]
-        return dict(zip(cols, cur.fetchone(), strict=True))
 
 
 def feedback(feedback_id: str) -> dict[str, Any]:
@@ -48,22 +44,6 @@ def log_lines(worker: Any, event: str, key: str) -> list[dict[str, Any]]:
         if f'"{event}"' in line and key in line:
             out.append(json.loads(line))
     return out
-
-
-def queued_job(file_path: str) -> str:
-    job_id = f"upload_job_{uuid.uuid4().hex[:12]}"
-    with connect(TEST_ENV.database) as c:
-        c.execute(
-            "INSERT INTO bulk_upload_jobs (id, uploaded_by, school_id, file_path) "
-            "VALUES (%s, %s, %s, %s)",
-            (job_id, UPLOADER, SCHOOL, file_path),
-        )
-    return job_id
-
-
-def finished(job_id: str) -> dict[str, Any] | None:
-    j = job(job_id)
-    return j if j["status"] in ("completed", "failed") else None
 
 
 # -- bulk uploads ----------------------------------------------------------------------------

@@ -111,6 +111,23 @@ async def test_redis_restart_mid_run_loses_nothing(api, services) -> None:
     assert_healthy(tally)
 
 
+async def test_submit_with_the_broker_down_returns_the_id_and_the_watchdog_sends_it(
+    api, services
+) -> None:
+    _, query = fresh_topic()
+    with chaos.Cluster(workers=1, concurrency=2) as cluster:
+        await asyncio.to_thread(chaos.stop_redis)
+        t0 = time.monotonic()
+        rid = await api.submit_request(chaos.STUDENT, query)  # committed; the send failed
+        print(f"submit with Redis down answered in {time.monotonic() - t0:.1f} s")
+        assert row(rid)["status"] == "nlu_processing"
+        await asyncio.to_thread(chaos.ensure_redis)
+        r = await settle(rid, {"completed", "failed"}, within=90)
+        assert r["status"] == "completed", r["error_message"]
+        assert cluster.redispatched("lost") >= 1
+    assert fakes.calls("script") == 1
+
+
 async def test_paused_worker_with_two_attempts_fails_nothing(api) -> None:
     fakes.set_failure("speech", "slow 0.5")
     load = chaos.Workload()
