@@ -268,6 +268,7 @@ def main() -> None:
         "DATABASE_URL": f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{dbname}",
         "REDIS_URL": free_redis_db(),
         "STORAGE_URL": f"file://{tmp / 'storage'}",
+        "ARCHIVE_URL": f"file://{tmp / 'archive'}",
         "WORKDIR": str(tmp),
         "LOG_JSON": "true",
     }

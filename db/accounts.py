@@ -20,19 +20,15 @@ _CLEAR_RESET_TOKENS = text("""
     RETURNING id
 """)
 # Where an organisation's contract end lives: organizations.metadata->>'contract_end_date'
-# (an ISO date). A district's date covers its schools.
-_USERS_OF_ENDED_CONTRACTS = text("""
-    WITH ended AS (
-        SELECT id FROM organizations
-        WHERE (metadata->>'contract_end_date') IS NOT NULL
-          AND (metadata->>'contract_end_date')::date
-              < (now() - make_interval(days => :grace))::date
-    ), orgs AS (
-        SELECT o.id FROM organizations o
-        WHERE o.id IN (SELECT id FROM ended) OR o.parent_id IN (SELECT id FROM ended)
-    )
+# (an ISO date, as text); a district's date covers its schools. It is parsed by the
+# caller, so one malformed date is reported instead of failing the cast for everyone.
+_CONTRACT_END_DATES = text("""
+    SELECT id, parent_id, metadata->'contract_end_date' AS contract_end_date
+    FROM organizations WHERE metadata ? 'contract_end_date' OR parent_id IS NOT NULL
+""")
+_USERS_OF_ORGS = text("""
     SELECT id, role::text AS role, org_id FROM users
-    WHERE org_id IN (SELECT id FROM orgs)
+    WHERE org_id = ANY(:orgs)
     ORDER BY (role = 'student') DESC, id
     LIMIT :limit FOR UPDATE SKIP LOCKED
 """)
@@ -51,10 +47,13 @@ class AccountStore:
     async def clear_expired_reset_tokens(self, limit: int) -> list[str]:
         return [r[0] for r in await self.s.execute(_CLEAR_RESET_TOKENS, {"limit": limit})]
 
-    async def users_of_ended_contracts(self, grace_days: int, limit: int) -> list[dict[str, Any]]:
-        rows = await self.s.execute(
-            _USERS_OF_ENDED_CONTRACTS, {"grace": grace_days, "limit": limit}
-        )
+    async def contract_end_dates(self) -> list[tuple[str, str | None, object]]:
+        """(organisation id, parent id, contract_end_date as stored: any JSON value)."""
+        rows = await self.s.execute(_CONTRACT_END_DATES)
+        return [(r.id, r.parent_id, r.contract_end_date) for r in rows]
+
+    async def users_of_orgs(self, org_ids: list[str], limit: int) -> list[dict[str, Any]]:
+        rows = await self.s.execute(_USERS_OF_ORGS, {"orgs": org_ids, "limit": limit})
         return [dict(r._mapping) for r in rows]
 
     async def delete_classes_of_teachers(self, teacher_ids: list[str]) -> int:

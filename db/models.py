@@ -345,6 +345,12 @@ class ContentRequest(Base):
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
         ),
+        # 005_retention_that_deletes
+        Index(
+            "idx_content_requests_scrub",
+            "deleted_at",
+            postgresql_where=text("deleted_at IS NOT NULL AND NOT (metadata ? 'scrubbed_at')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(50), primary_key=True)
@@ -508,6 +514,12 @@ class BulkUploadJob(Base):
     __table_args__ = (
         Index("idx_bulk_upload_jobs_uploader", "uploaded_by", text("created_at DESC")),
         Index("idx_bulk_upload_jobs_status", "status"),
+        # 005_retention_that_deletes
+        Index(
+            "idx_bulk_upload_jobs_file_kept",
+            "completed_at",
+            postgresql_where=text("file_deleted_at IS NULL AND status IN ('completed', 'failed')"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(50), primary_key=True)
@@ -525,6 +537,7 @@ class BulkUploadJob(Base):
     completed_at: Mapped[datetime | None] = mapped_column(TSTZ)
     created_at: Mapped[datetime | None] = created_at()
     updated_at: Mapped[datetime | None] = updated_at()
+    file_deleted_at: Mapped[datetime | None] = mapped_column(TSTZ)  # 005
 
 
 class AuditLog(Base):

@@ -332,14 +332,33 @@ _EXPIRED_CLARIFICATIONS = text("""
     ORDER BY updated_at LIMIT :limit FOR UPDATE SKIP LOCKED
 """)
 # Completed/failed, not yet soft-deleted, created before cutoff (the 002 index).
+# Archived without the student's words (the query, a clarification answer): the archive
+# outlives the scrub below, and analytics needs the topic, not the question.
 _FINISHED_BEFORE = text("""
-    SELECT * FROM content_requests
+    SELECT id, student_id, topic_id, interest_id, style, status, cache_hit,
+           generated_content_id, error_message, retry_count, completed_at,
+           metadata #- '{clarification,answer}' AS metadata, created_at, updated_at
+    FROM content_requests
     WHERE deleted_at IS NULL AND status IN ('completed', 'failed') AND created_at < :cutoff
     ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
 """)
 _SOFT_DELETE = text(
     "UPDATE content_requests SET deleted_at = now() WHERE id = ANY(:ids) AND deleted_at IS NULL"
 )
+# Soft-deleted rows keep no student text after the grace period: the query and any
+# clarification answer are blanked (original_query is NOT NULL), the retry key goes.
+_SCRUB = text("""
+    UPDATE content_requests
+    SET original_query = '', idempotency_key = NULL,
+        metadata = (COALESCE(metadata, '{}'::jsonb) #- '{clarification,answer}')
+                   || jsonb_build_object('scrubbed_at', now())
+    WHERE id IN (
+        SELECT id FROM content_requests
+        WHERE deleted_at < :cutoff AND NOT (metadata ? 'scrubbed_at')
+        ORDER BY deleted_at LIMIT :limit FOR UPDATE SKIP LOCKED
+    )
+    RETURNING id
+""")
 _FAILED = text("""
     SELECT id, metadata->>'failed_stage' AS stage, metadata->>'error_kind' AS kind,
            error_message, retry_count, updated_at
@@ -614,6 +633,11 @@ class RequestStore:
     async def soft_delete(self, ids: list[str]) -> int:
         result = await self.s.execute(_SOFT_DELETE, {"ids": ids})
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def scrub_deleted_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Blank the student text of up to `limit` requests soft-deleted before cutoff."""
+        params = {"cutoff": cutoff, "limit": limit}
+        return [r[0] for r in await self.s.execute(_SCRUB, params)]
 
     # ---- for ops, regeneration and metrics -------------------------------------------
 

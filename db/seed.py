@@ -85,15 +85,19 @@ def _rename_metadata(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _upsert(
-    session: AsyncSession, table: Table, rows: list[dict[str, Any]], key: list[str]
+    session: AsyncSession,
+    table: Table,
+    rows: list[dict[str, Any]],
+    key: list[str],
+    update: bool = True,
 ) -> int:
-    """Insert or update rows; returns how many rows were actually written."""
+    """Insert or (with `update`) update rows; returns how many rows were actually written."""
     if not rows:
         return 0
     rows = [_rename_metadata(r) for r in rows]
     stmt = insert(table).values(rows)
     cols = [c for c in rows[0] if c not in key]
-    if not cols:
+    if not cols or not update:
         upsert = stmt.on_conflict_do_nothing(index_elements=key)
     else:
         upsert = stmt.on_conflict_do_update(
@@ -108,16 +112,23 @@ def _known_interests(interests: list[dict[str, Any]]) -> set[str]:
     return {i["id"] for i in interests}
 
 
-async def seed(session: AsyncSession) -> SeedReport:
+async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedReport:
+    """The shipped catalog and the demo school. With `catalog_only` (what a deployment
+    runs at each start), topics and interests the database lacks are added and nothing
+    else is written: curriculum edits made in the database are never reverted, and no
+    demo accounts appear in a school's database."""
     topics = load_json("topics.json")
     interests = load_json("interests.json")
+    update = not catalog_only
     written: dict[str, int] = {}
     written["topics"] = 0
     # Parents first: the self-referencing foreign key is checked per statement.
     for depth in sorted({t["depth"] for t in topics}):
         level = [t for t in topics if t["depth"] == depth]
-        written["topics"] += await _upsert(session, _table(Topic), level, ["id"])
-    written["interests"] = await _upsert(session, _table(Interest), interests, ["id"])
+        written["topics"] += await _upsert(session, _table(Topic), level, ["id"], update)
+    written["interests"] = await _upsert(session, _table(Interest), interests, ["id"], update)
+    if catalog_only:
+        return SeedReport(written)
 
     district = {
         "id": DEMO_DISTRICT,
@@ -197,13 +208,13 @@ async def seed(session: AsyncSession) -> SeedReport:
     return SeedReport(written)
 
 
-async def seed_database(url: str) -> SeedReport:
+async def seed_database(url: str, *, catalog_only: bool = False) -> SeedReport:
     """Seed the database at `url` in one transaction, on an engine of its own."""
     from db.session import create_engine, create_sessionmaker, unit_of_work
 
     engine = create_engine(url)
     try:
         async with unit_of_work(create_sessionmaker(engine)) as session:
-            return await seed(session)
+            return await seed(session, catalog_only=catalog_only)
     finally:
         await engine.dispose()

@@ -1,5 +1,6 @@
 """Every statement of a bulk upload: its job row (bulk_upload_jobs), the users it
-creates and their enrolments (users, class_students), and the sweep for stuck jobs.
+creates and their enrolments (users, class_students), the sweep for stuck jobs, and the
+retention of uploaded files.
 
 One idiom: SQLAlchemy Core builders; the row-at-a-time statements are built once.
 
@@ -312,3 +313,29 @@ class UploadStore:
             .returning(Job.id)
         )
         return list((await self.s.execute(stmt)).scalars())
+
+    async def files_kept(self, ended_before: datetime, limit: int) -> list[tuple[str, str]]:
+        """(job id, file_path) of ended jobs whose uploaded file is still in storage."""
+        stmt = (
+            select(Job.id, Job.file_path)
+            .where(
+                Job.file_deleted_at.is_(None),
+                Job.status.in_((JobStatus.completed, JobStatus.failed)),
+                Job.completed_at < ended_before,
+            )
+            .order_by(Job.completed_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [(r.id, r.file_path) for r in await self.s.execute(stmt)]
+
+    async def files_uploaded_by(self, user_ids: list[str]) -> list[tuple[str, str]]:
+        """(job id, file_path) of every job these users uploaded whose file is kept."""
+        stmt = select(Job.id, Job.file_path).where(
+            Job.uploaded_by.in_(user_ids), Job.file_deleted_at.is_(None)
+        )
+        return [(r.id, r.file_path) for r in await self.s.execute(stmt)]
+
+    async def mark_files_deleted(self, job_ids: list[str]) -> None:
+        stmt = update(Job).where(Job.id.in_(job_ids)).values(file_deleted_at=func.now())
+        await self.s.execute(stmt)

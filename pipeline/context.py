@@ -38,6 +38,7 @@ class Providers:
     video: VideoRenderer
     storage: ObjectStorage
     safety: SafetyGate
+    archive: ObjectStorage  # retention archives: apart from the content students see
 
 
 class QueueProbe(Protocol):

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The passwords docker-compose.yml and the README show as examples: usable by anyone who
+# read them, so a deployment outside the dev profile refuses to start with them.
+EXAMPLE_PASSWORDS = frozenset({"vividly", "change-me", "secret", "password", "postgres"})
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # "dev" (a laptop, CI, the demo) or "production" (what docker-compose.yml runs unless
+    # told otherwise); production refuses the example passwords.
+    vividly_env: Literal["dev", "production"] = "dev"
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/vividly"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -20,6 +29,13 @@ class Settings(BaseSettings):
     storage_emulator_host: str | None = None
     # Service-account JSON used to sign V4 URLs; None means "use the ambient credentials".
     gcs_credentials_file: str | None = None
+    # Retention archives (JSON lines) go here, never to the content storage that students
+    # get signed URLs for: file:///abs/dir or gs://bucket (a bucket with its own IAM).
+    archive_url: str = "file://./var/archive"
+    # An uploaded student CSV is deleted when its job ends (0), or this many days later.
+    upload_file_retention_days: int = Field(default=0, ge=0)
+    # Soft-deleted requests lose their query and clarification text this long after.
+    request_scrub_after_days: int = Field(default=30, ge=0)
     # V4 signed URLs live at most 7 days.
     signed_url_ttl_seconds: int = Field(default=3600, ge=1, le=604_800)
 
@@ -71,6 +87,24 @@ class Settings(BaseSettings):
     log_json: bool = True
 
     flower_basic_auth: str | None = None  # "user:password"
+
+    @model_validator(mode="after")
+    def _no_example_passwords_in_production(self) -> Settings:
+        if self.vividly_env != "production":
+            return self
+        weak = []
+        if (urlsplit(self.database_url).password or "") in EXAMPLE_PASSWORDS:
+            weak.append("POSTGRES_PASSWORD (in DATABASE_URL)")
+        if self.flower_basic_auth and self.flower_basic_auth.partition(":")[2] in (
+            EXAMPLE_PASSWORDS | {""}
+        ):
+            weak.append("FLOWER_BASIC_AUTH")
+        if weak:
+            raise ValueError(
+                f"{' and '.join(weak)} still hold an example password; set real ones, or "
+                "VIVIDLY_ENV=dev for a local stack"
+            )
+        return self
 
 
 @lru_cache

@@ -121,4 +121,5 @@ def build(settings: Settings) -> Providers:
         video=Counted("video", "render", p.video, InstantVideo()),
         storage=p.storage,
         safety=p.safety,
+        archive=p.archive,
     )

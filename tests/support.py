@@ -119,6 +119,7 @@ def configure_test_env() -> None:
         DATABASE_URL=asyncpg_url(TEST_ENV.database),
         REDIS_URL=TEST_ENV.redis_url,
         STORAGE_URL=f"file://{TEST_ENV.tmp / 'storage'}",
+        ARCHIVE_URL=f"file://{TEST_ENV.tmp / 'archive'}",
         WORKDIR=str(TEST_ENV.tmp / "work"),
         PROVIDER_FACTORY="tests.fakes:build",
         VIVIDLY_FAKE_DIR=str(fake),

@@ -47,7 +47,14 @@ def bulk_upload(self: Task, job_id: str) -> None:
     rt = get_runtime()
     ctx = rt.context
     try:
-        result = rt.run(process_upload(ctx.sessions, ctx.providers.storage, job_id))
+        result = rt.run(
+            process_upload(
+                ctx.sessions,
+                ctx.providers.storage,
+                job_id,
+                delete_file_when_ended=ctx.settings.upload_file_retention_days == 0,
+            )
+        )
     except TransientStageError as e:
         if not _attempts_left(self):
             rt.run(fail_upload(ctx.sessions, job_id, f"{e}; gave up after several attempts"))

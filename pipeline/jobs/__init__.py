@@ -31,6 +31,8 @@ def registry() -> dict[str, JobFn]:
         "watchdog": watchdog.run,
         "clarification_expiry": watchdog.expire_clarifications,
         "content_request_retention": retention.content_requests,
+        "request_scrub": retention.scrub_student_text,
+        "upload_file_retention": retention.upload_files,
         "reset_tokens": maintenance.reset_tokens,
         "feedback_audit_retention": retention.feedback_and_audit_logs,
         "user_retention": retention.users,

@@ -1,7 +1,10 @@
-"""Retention: archive old rows to storage as JSON lines, then soft- or hard-delete them.
+"""Retention: archive old rows as JSON lines, then soft- or hard-delete them; blank the
+student text of soft-deleted requests after a grace period; delete uploaded CSVs.
 
-Archive objects are named by the batch's first and last id, so a batch re-run after a
-crash between upload and commit overwrites its own object instead of adding another.
+Archives go to their own storage (ARCHIVE_URL), never the content storage students get
+signed URLs for. Archive objects are named by the batch's first and last id, so a batch
+re-run after a crash between upload and commit overwrites its own object instead of
+adding another.
 """
 
 from __future__ import annotations
@@ -9,17 +12,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from db.accounts import AccountStore
 from db.audit import AuditTrail
 from db.logs import LogTables
 from db.requests import RequestStore
+from db.uploads import UploadStore
 from pipeline.context import Context
 from pipeline.jobs.base import SWEEP_BATCH_SIZE, JobResult, sweep
+from pipeline.uploads.files import delete_files
+
+log = structlog.get_logger("vividly.jobs")
 
 CONTENT_REQUEST_RETENTION = timedelta(days=90)
 FEEDBACK_RETENTION = timedelta(days=730)
@@ -30,7 +38,7 @@ CONTRACT_GRACE_DAYS = 30
 def archive_key(table: str, now: datetime, rows: list[dict[str, Any]]) -> str:
     ids = f"{rows[0]['id']}|{rows[-1]['id']}|{len(rows)}"
     digest = hashlib.sha256(ids.encode()).hexdigest()[:16]
-    return f"archive/{table}/{now:%Y/%m/%d}/{digest}.jsonl"
+    return f"{table}/{now:%Y/%m/%d}/{digest}.jsonl"
 
 
 def json_lines(rows: list[dict[str, Any]]) -> bytes:
@@ -50,7 +58,7 @@ async def _archive_then_remove(
         rows = await select(s)
         if not rows:
             return 0
-        location = await ctx.providers.storage.put_bytes(
+        location = await ctx.providers.archive.put_bytes(
             archive_key(table, now, rows), json_lines(rows), "application/x-ndjson"
         )
         removed = await remove(s, [r["id"] for r in rows])
@@ -82,6 +90,47 @@ async def content_requests(ctx: Context, now: datetime) -> JobResult:
     return result
 
 
+async def scrub_student_text(ctx: Context, now: datetime) -> JobResult:
+    """Soft-deleted requests keep their row (the content they used stays counted) but,
+    after request_scrub_after_days, none of the student's words."""
+    result = JobResult("request_scrub")
+    cutoff = now - timedelta(days=ctx.settings.request_scrub_after_days)
+
+    async def batch(s: AsyncSession) -> int:
+        ids = await RequestStore(s).scrub_deleted_before(cutoff, SWEEP_BATCH_SIZE)
+        if ids:
+            await AuditTrail(s).record(
+                "retention.scrub_student_text", "content_requests", None,
+                {"count": len(ids), "ids": ids},
+            )  # fmt: skip
+        result.changed += len(ids)
+        return len(ids)
+
+    await sweep(ctx, batch)
+    return result
+
+
+async def upload_files(ctx: Context, now: datetime) -> JobResult:
+    """Uploaded CSVs of ended jobs, older than upload_file_retention_days: deleted (the
+    bulk task already deletes each at its job's end when that setting is 0; this catches
+    the ones it could not, and the kept ones when they fall due)."""
+    result = JobResult("upload_file_retention")
+    ended_before = now - timedelta(days=ctx.settings.upload_file_retention_days)
+
+    async def batch(s: AsyncSession) -> int:
+        jobs = await UploadStore(s).files_kept(ended_before, SWEEP_BATCH_SIZE)
+        result.changed += await delete_files(s, ctx.providers.storage, jobs)
+        if jobs:
+            await AuditTrail(s).record(
+                "retention.delete_upload_files", "bulk_upload_jobs", None,
+                {"count": len(jobs), "ids": [job_id for job_id, _ in jobs]},
+            )  # fmt: skip
+        return len(jobs)
+
+    await sweep(ctx, batch)
+    return result
+
+
 async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
     result = JobResult("feedback_audit_retention")
     for table, keep in (("feedback", FEEDBACK_RETENTION), ("audit_logs", AUDIT_LOG_RETENTION)):
@@ -103,12 +152,25 @@ async def users(ctx: Context, now: datetime) -> JobResult:
     """Hard-delete users of organisations whose contract ended CONTRACT_GRACE_DAYS ago
     (organizations.metadata->>'contract_end_date'); their data goes by CASCADE."""
     result = JobResult("user_retention", details={"classes_deleted": 0})
+    async with ctx.uow() as s:
+        ended, unreadable = ended_contracts(
+            await AccountStore(s).contract_end_dates(), now.date() - timedelta(CONTRACT_GRACE_DAYS)
+        )
+    if unreadable:
+        # Reported and skipped: one organisation's typo must not stop retention for all.
+        log.warning("contract_end_date is not an ISO date", org_ids=unreadable)
+        result.details["unreadable_contract_end_date"] = unreadable
+    if not ended:
+        return result
 
     async def batch(s: AsyncSession) -> int:
         accounts = AccountStore(s)
-        doomed = await accounts.users_of_ended_contracts(CONTRACT_GRACE_DAYS, SWEEP_BATCH_SIZE)
+        doomed = await accounts.users_of_orgs(ended, SWEEP_BATCH_SIZE)
         if not doomed:
             return 0
+        # Their uploads' files go first: the job rows go by CASCADE with the uploader.
+        uploads = await UploadStore(s).files_uploaded_by([u["id"] for u in doomed])
+        await delete_files(s, ctx.providers.storage, uploads)
         teachers = [u["id"] for u in doomed if u["role"] != "student"]
         classes = await accounts.delete_classes_of_teachers(teachers) if teachers else 0
         removed = await accounts.delete_users([u["id"] for u in doomed])
@@ -125,3 +187,24 @@ async def users(ctx: Context, now: datetime) -> JobResult:
 
     await sweep(ctx, batch)
     return result
+
+
+def ended_contracts(
+    dates: list[tuple[str, str | None, object]], ended_by: date
+) -> tuple[list[str], list[str]]:
+    """(organisations whose contract ended on or before `ended_by`, their schools
+    included; organisations whose contract_end_date is not an ISO date YYYY-MM-DD)."""
+    ended, unreadable = set(), []
+    for org_id, _, raw in dates:
+        if raw is None:
+            continue
+        try:
+            end = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
+        except ValueError:
+            end = None
+        if end is None:
+            unreadable.append(org_id)
+        elif end < ended_by:
+            ended.add(org_id)
+    ended |= {org_id for org_id, parent, _ in dates if parent in ended}
+    return sorted(ended), sorted(unreadable)

@@ -37,6 +37,7 @@ def build_default(settings: Settings) -> Providers:
         video=SlideVideoRenderer(),
         storage=open_storage(settings),
         safety=KeywordSafetyGate(),
+        archive=open_storage(settings, settings.archive_url, "ARCHIVE_URL"),
     )
 
 
@@ -46,10 +47,12 @@ def build_providers(settings: Settings) -> Providers:
     return factory(settings)
 
 
-def open_storage(settings: Settings) -> ObjectStorage:
-    """The storage STORAGE_URL names: `file://dir` (relative to the current directory
-    unless absolute) or `gs://bucket`."""
-    url = settings.storage_url
+def open_storage(
+    settings: Settings, url: str | None = None, setting: str = "STORAGE_URL"
+) -> ObjectStorage:
+    """The storage STORAGE_URL (or the given `url`, read from `setting`) names:
+    `file://dir` (relative to the current directory unless absolute) or `gs://bucket`."""
+    url = url or settings.storage_url
     if url.startswith("file://"):
         root = Path(unquote(url.removeprefix("file://"))).expanduser()
         root = root if root.is_absolute() else Path.cwd() / root
@@ -60,8 +63,8 @@ def open_storage(settings: Settings) -> ObjectStorage:
     if url.startswith("gs://"):
         bucket = url.removeprefix("gs://").rstrip("/")
         if not bucket or "/" in bucket:
-            raise ValueError("STORAGE_URL gs:// takes a bucket name only (gs://bucket)")
+            raise ValueError(f"{setting} gs:// takes a bucket name only (gs://bucket)")
         from pipeline.providers.storage_gcs import open_gcs  # ~20 MiB: only when used
 
         return open_gcs(settings, bucket)
-    raise ValueError("STORAGE_URL must be file://… or gs://…")
+    raise ValueError(f"{setting} must be file://… or gs://…")

@@ -19,6 +19,7 @@ from db.transient import is_transient_db_error
 from db.uploads import ClassInfo, ExistingUser, UploadJobRow, UploadStore
 from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.providers.protocols import ObjectStorage
+from pipeline.uploads.files import delete_when_ended, resolve_location
 from pipeline.uploads.rows import RowError, StudentRow, UnusableFile, parse_csv
 
 log = structlog.get_logger("vividly.bulk")
@@ -58,13 +59,6 @@ class _ClaimLost(Exception):
     """Another run took the job over: this run's last batch was rolled back."""
 
 
-def resolve_location(storage: ObjectStorage, file_path: str) -> str:
-    """The storage location for a job's file_path: a location as it is, a bare key
-    relative to the storage's root (ValueError for `..`, absolute paths and the like)."""
-    path = file_path.strip()
-    return path if "://" in path else storage.location_for(path)
-
-
 # ---- the job -----------------------------------------------------------------------------
 
 
@@ -75,6 +69,7 @@ async def process_upload(
     *,
     stale_after: timedelta = STALE_CLAIM,
     time_budget_seconds: float = TIME_BUDGET_SECONDS,
+    delete_file_when_ended: bool = False,
 ) -> UploadResult:
     """Run one bulk upload job to completed|failed. Safe to call again for the same job:
     a job that is not queued is left alone (see the module docstring).
@@ -88,6 +83,23 @@ async def process_upload(
         if job is None:
             return await _skipped(repo, job_id, stale_after, bound)
     bound.info("bulk upload claimed", outcome="claimed", school_id=job.school_id)
+    result = await _claimed(sessions, storage, job, time_budget_seconds, bound)
+    if delete_file_when_ended and not result.skipped and result.status in _ENDED:
+        await delete_when_ended(sessions, storage, job.id, job.file_path)
+    return result
+
+
+_ENDED = (str(JobStatus.completed), str(JobStatus.failed))
+
+
+async def _claimed(
+    sessions: async_sessionmaker[AsyncSession],
+    storage: ObjectStorage,
+    job: UploadJobRow,
+    time_budget_seconds: float,
+    bound: Any,
+) -> UploadResult:
+    job_id = job.id
     try:
         try:
             return await _run(sessions, storage, job, time_budget_seconds, bound)

@@ -395,3 +395,98 @@ def test_a_second_fire_of_the_same_slot_is_a_no_op(pipeline_db: str) -> None:
     slot_start = now - now % 60
     assert claim_slot(name, 60, slot_start + 30) is False  # same slot, later in it
     assert claim_slot(name, 60, now - now % 60 + 60) is True  # the next slot
+
+
+# -- retention that deletes ------------------------------------------------------------------
+
+
+def test_archives_hold_no_student_text_and_live_apart_from_content() -> None:
+    """Run by the content-request retention test above; checked here on its files."""
+    archive_root = TEST_ENV.tmp / "archive"
+    for path in archive_root.rglob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            assert "original_query" not in row
+            assert "answer" not in ((row.get("metadata") or {}).get("clarification") or {})
+    assert not (TEST_ENV.tmp / "storage" / "archive").exists()
+
+
+async def test_soft_deleted_requests_lose_the_students_words_after_the_grace_period(ctx) -> None:
+    clarified = {"clarification": {"question": "Which?", "answer": "the one with my dog Rex"}}
+    old = add_request("completed", "200 days", metadata=clarified)
+    recent = add_request("completed", "200 days", metadata=clarified)
+    sql("UPDATE content_requests SET deleted_at = now() - interval '31 days' WHERE id = %s", old)
+    sql("UPDATE content_requests SET deleted_at = now() - interval '29 days' WHERE id = %s", recent)
+
+    first = await run_job(ctx, "request_scrub")
+    assert first.changed >= 1
+    query, meta = sql("SELECT original_query, metadata FROM content_requests WHERE id = %s", old)[0]
+    assert query == "" and "answer" not in meta["clarification"] and meta["scrubbed_at"]
+    assert meta["clarification"]["question"] == "Which?"  # the pipeline's own words stay
+    assert sql("SELECT original_query FROM content_requests WHERE id = %s", recent)[0][0] == "q"
+    audit = sql(
+        "SELECT metadata FROM audit_logs WHERE action = 'retention.scrub_student_text' "
+        "AND metadata->'ids' ? %s",
+        old,
+    )
+    assert len(audit) == 1
+    assert (await run_job(ctx, "request_scrub")).changed == 0
+
+
+def add_upload(status: str, ended_ago: str | None, uploader: str = "user_demo_teacher") -> tuple:
+    job_id = uid("upload_job")
+    path = TEST_ENV.tmp / "storage" / "uploads" / f"{job_id}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("email,first_name,last_name,grade_level\nkim@x.invalid,Kim,Lee,10\n")
+    completed = f"now() - interval '{ended_ago}'" if ended_ago else "NULL"
+    sql(
+        "INSERT INTO bulk_upload_jobs (id, uploaded_by, school_id, file_path, status, "
+        f"completed_at) VALUES (%s, %s, 'school_demo_hs', %s, %s, {completed})",
+        job_id,
+        uploader,
+        f"uploads/{job_id}.csv",
+        status,
+    )
+    return job_id, path
+
+
+async def test_uploaded_files_are_deleted_once_their_job_has_ended(ctx) -> None:
+    done, done_file = add_upload("completed", "1 hour")
+    failed, failed_file = add_upload("failed", "1 minute")
+    queued, queued_file = add_upload("queued", None)
+
+    first = await run_job(ctx, "upload_file_retention")
+    assert first.changed >= 2
+    assert not done_file.exists() and not failed_file.exists() and queued_file.exists()
+    marked = dict(sql(
+        "SELECT id, file_deleted_at IS NOT NULL FROM bulk_upload_jobs WHERE id = ANY(%s)",
+        [done, failed, queued],
+    ))  # fmt: skip
+    assert marked == {done: True, failed: True, queued: False}
+    assert (await run_job(ctx, "upload_file_retention")).changed == 0
+
+
+async def test_user_retention_deletes_the_uploaders_files_first(ctx) -> None:
+    _, _, ended_users = add_school(31)
+    teacher = ended_users[0]
+    job_id, path = add_upload("completed", "10 days", uploader=teacher)
+    sql("UPDATE bulk_upload_jobs SET file_deleted_at = NULL WHERE id = %s", job_id)
+    await run_job(ctx, "user_retention")
+    assert not path.exists()
+    assert sql("SELECT count(*) FROM bulk_upload_jobs WHERE id = %s", job_id)[0][0] == 0
+
+
+async def test_a_malformed_contract_date_is_reported_and_skipped_not_fatal(ctx) -> None:
+    bad = uid("org")
+    sql(
+        "INSERT INTO organizations (id, name, org_type, metadata) VALUES "
+        "(%s, 'Typo district', 'district', '{\"contract_end_date\": \"31/12/2025\"}')",
+        bad,
+    )
+    _, _, ended_users = add_school(31)
+    try:
+        result = await run_job(ctx, "user_retention")
+        assert bad in result.details["unreadable_contract_end_date"]
+        assert sql("SELECT count(*) FROM users WHERE id = ANY(%s)", ended_users)[0][0] == 0
+    finally:
+        sql("DELETE FROM organizations WHERE id = %s", bad)

@@ -123,6 +123,22 @@ async def test_gcs_round_trip(gcs_emulator: str, tmp_path: Path) -> None:
     assert blob is not None and blob.content_type == "video/mp4"
 
 
+async def test_local_delete_is_idempotent(tmp_path: Path) -> None:
+    store = LocalStorage(tmp_path / "store")
+    loc = await store.put_bytes("uploads/roster.csv", b"email\n", "text/csv")
+    assert await store.delete(loc) is True and not await store.exists(loc)
+    assert await store.delete(loc) is False  # already gone: not an error
+    with pytest.raises(ValueError):
+        await store.delete((tmp_path / "elsewhere.csv").as_uri())
+
+
+async def test_gcs_delete_is_idempotent(gcs_emulator: str) -> None:
+    store = GCSStorage(BUCKET, emulator_client(gcs_emulator))
+    loc = await store.put_bytes(unique_key("roster.csv"), b"email\n", "text/csv")
+    assert await store.delete(loc) is True and not await store.exists(loc)
+    assert await store.delete(loc) is False
+
+
 async def test_gcs_overwrite_is_fine(gcs_emulator: str) -> None:
     store = GCSStorage(BUCKET, emulator_client(gcs_emulator))
     key = unique_key("audio.mp3")

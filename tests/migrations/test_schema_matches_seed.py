@@ -31,6 +31,24 @@ DELIBERATE_DEVIATIONS: dict[tuple[object, ...], str] = {
         "CREATE UNIQUE INDEX idx_content_requests_idempotency ON public.content_requests "
         "USING btree (student_id, idempotency_key) WHERE (idempotency_key IS NOT NULL)",
     ): "004: one request per student and key",
+    ("column", "bulk_upload_jobs", "file_deleted_at", "timestamp with time zone", False, None): (
+        "005: an uploaded CSV is deleted from storage after its job ends; this records it"
+    ),
+    (
+        "index",
+        "bulk_upload_jobs",
+        "idx_bulk_upload_jobs_file_kept",
+        "CREATE INDEX idx_bulk_upload_jobs_file_kept ON public.bulk_upload_jobs USING btree "
+        "(completed_at) WHERE ((file_deleted_at IS NULL) AND "
+        "(status = ANY (ARRAY['completed'::job_status, 'failed'::job_status])))",
+    ): "005: the upload-file retention sweep's partial index",
+    (
+        "index",
+        "content_requests",
+        "idx_content_requests_scrub",
+        "CREATE INDEX idx_content_requests_scrub ON public.content_requests USING btree "
+        "(deleted_at) WHERE ((deleted_at IS NOT NULL) AND (NOT (metadata ? 'scrubbed_at'::text)))",
+    ): "005: the student-text scrub sweep's partial index",
     ("extension", "pgcrypto"): "001: generate_id() calls gen_random_bytes() from pgcrypto",
 }
 # Tables the seed does not have, each with its reason: every item of theirs (columns,

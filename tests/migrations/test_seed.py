@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+from db import migrate
 from tests.migrations.catalog import tables_with_column
 from tests.support import asyncpg_url, connect
 
@@ -105,4 +106,4 @@ def test_unknown_revision_is_a_clear_cli_error(migrated_db: str) -> None:
 def test_db_current_reports_head(migrated_db: str) -> None:
     result = vividly(migrated_db, "db", "current")
     assert result.returncode == 0
-    assert result.stdout.strip() == "003"
+    assert result.stdout.strip() == migrate.head_revision() == "005"

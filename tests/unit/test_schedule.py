@@ -27,3 +27,21 @@ def test_each_entry_expires_within_its_period_and_the_watchdog_period_is_a_setti
 def test_the_watchdog_is_done_before_its_next_default_fire() -> None:
     watchdog = next(j for j in JOBS if j.name == "watchdog")
     assert watchdog.time_limit < watchdog.period_seconds
+
+
+def test_contract_end_dates_are_parsed_strictly() -> None:
+    from datetime import date
+
+    from pipeline.jobs.retention import ended_contracts
+
+    dates = [
+        ("district_a", None, "2026-01-01"),
+        ("school_a", "district_a", None),
+        ("district_b", None, "31/12/2025"),
+        ("district_c", None, "2026-02-30"),
+        ("district_d", None, 20260101),
+        ("district_e", None, "2027-01-01"),
+    ]
+    ended, unreadable = ended_contracts(dates, date(2026, 6, 1))
+    assert ended == ["district_a", "school_a"]
+    assert unreadable == ["district_b", "district_c", "district_d"]

@@ -134,8 +134,8 @@ def test_hostile_input_is_refused_or_settles(api_thread: ApiThread, worker) -> N
             tally["accepted"] += 1
         except RequestError as e:
             tally["refused"] += 1
-            if isinstance(value, str) and len(value) > 3 and value.strip():
-                assert value not in str(e)  # refusals never quote the input
+            if kind in ("query", "answer") and isinstance(value, str) and len(value.strip()) > 3:
+                assert value.strip() not in str(e)  # refusals never quote a student's text
 
     @settings(
         max_examples=EXAMPLES,

@@ -38,7 +38,14 @@ def db_current() -> None:
 
 
 @app.command("seed")
-def seed_command() -> None:
+def seed_command(
+    catalog_only: bool = typer.Option(
+        False,
+        "--catalog-only",
+        help="Only add the shipped topics and interests the database lacks; never update "
+        "them, never create the demo school (what a deployment runs at each start).",
+    ),
+) -> None:
     """Load the topic catalog, interests and a demo school (idempotent)."""
     from db import migrate
     from db.seed import seed_database
@@ -47,7 +54,7 @@ def seed_command() -> None:
 
     async def go() -> None:
         await migrate.require_schema(url)
-        report = await seed_database(url)
+        report = await seed_database(url, catalog_only=catalog_only)
         details = ", ".join(f"{k} {v}" for k, v in report.written.items())
         out.print(f"seeded: {report.total} rows written ({details})")
 
