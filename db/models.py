@@ -541,14 +541,20 @@ class BulkUploadJob(Base):
 
 
 class AuditLog(Base):
+    """006_audit_logs_partitioned_by_year: PARTITION BY RANGE (created_at), one partition
+    per UTC year (audit_logs_yYYYY) and audit_logs_default; the key is (id, created_at)."""
+
     __tablename__ = "audit_logs"
     __table_args__ = (
         Index("idx_audit_logs_user", "user_id", text("created_at DESC")),
         Index("idx_audit_logs_resource", "resource_type", "resource_id"),
         Index("idx_audit_logs_created", text("created_at DESC")),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    id: Mapped[int] = mapped_column(
+        BigInteger, primary_key=True, server_default=text("nextval('audit_logs_id_seq'::regclass)")
+    )
     user_id: Mapped[str | None] = mapped_column(
         String(50), ForeignKey("users.id", ondelete="SET NULL")
     )
@@ -559,7 +565,7 @@ class AuditLog(Base):
     ip_address: Mapped[str | None] = mapped_column(INET)
     user_agent: Mapped[str | None] = mapped_column(Text)
     metadata_: Mapped[dict[str, Any] | None] = metadata_column()
-    created_at: Mapped[datetime | None] = created_at()
+    created_at: Mapped[datetime] = mapped_column(TSTZ, primary_key=True, server_default=NOW)
 
 
 class RequestExecution(Base):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Table, or_
+from sqlalchemy import Table, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -114,12 +114,18 @@ def _known_interests(interests: list[dict[str, Any]]) -> set[str]:
 
 async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedReport:
     """The shipped catalog and the demo school. With `catalog_only` (what a deployment
-    runs at each start), topics and interests the database lacks are added and nothing
-    else is written: curriculum edits made in the database are never reverted, and no
-    demo accounts appear in a school's database."""
+    runs at each start), the shipped topics and interests are loaded into an empty
+    catalog and nothing else is written: once curriculum staff own the catalog, a deploy
+    neither reverts their edits nor brings back what they removed, and no demo accounts
+    appear in a school's database."""
     topics = load_json("topics.json")
     interests = load_json("interests.json")
     update = not catalog_only
+    if catalog_only:
+        has_topics = (await session.execute(select(Topic.id).limit(1))).first() is not None
+        has_interests = (await session.execute(select(Interest.id).limit(1))).first() is not None
+        topics = [] if has_topics else topics
+        interests = [] if has_interests else interests
     written: dict[str, int] = {}
     written["topics"] = 0
     # Parents first: the self-referencing foreign key is checked per statement.

@@ -16,6 +16,7 @@ from db.session import single_statements, unit_of_work
 from pipeline.catalog import Catalog
 from pipeline.dispatch import Dispatch
 from pipeline.providers.protocols import (
+    ArchiveWarehouse,
     ObjectStorage,
     SafetyGate,
     ScriptWriter,
@@ -39,6 +40,7 @@ class Providers:
     storage: ObjectStorage
     safety: SafetyGate
     archive: ObjectStorage  # retention archives: apart from the content students see
+    warehouse: ArchiveWarehouse | None = None  # BigQuery loads of the archives, if set
 
 
 class QueueProbe(Protocol):

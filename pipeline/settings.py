@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     # Retention archives (JSON lines) go here, never to the content storage that students
     # get signed URLs for: file:///abs/dir or gs://bucket (a bucket with its own IAM).
     archive_url: str = "file://./var/archive"
+    # Retention archives of requests and feedback are also loaded into BigQuery when a
+    # dataset is set (off by default); the API endpoint is for a local stand-in.
+    bigquery_dataset: str | None = None
+    bigquery_project: str | None = None
+    bigquery_api_endpoint: str | None = None
     # An uploaded student CSV is deleted when its job ends (0), or this many days later.
     upload_file_retention_days: int = Field(default=0, ge=0)
     # Soft-deleted requests lose their query and clarification text this long after.

@@ -124,6 +124,19 @@ def gcs_emulator() -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture
+def bigquery() -> Iterator[object]:
+    """A local stand-in of BigQuery's load-job API (tests/bigquery_standin.py), for the
+    real google-cloud-bigquery client; fresh for each test."""
+    from tests.bigquery_standin import BigQueryStandIn
+
+    standin = BigQueryStandIn()
+    try:
+        yield standin
+    finally:
+        standin.close()
+
+
 @pytest.fixture(scope="session")
 def signing_credentials():  # type: ignore[no-untyped-def]
     """A throwaway service-account key: anonymous credentials cannot sign URLs."""

@@ -55,6 +55,8 @@ JOBS: tuple[JobSpec, ...] = (
            "feedback after 2 years and audit logs after 7: archive, then delete"),
     _daily("user_retention", "user-retention", 4, 0,
            "users of organisations whose contract ended 30+ days ago: hard delete"),
+    _daily("audit_log_partitions", "audit-log-partitions", 1, 0,
+           "next year's audit_logs partition exists long before its first row"),
     _daily("content_stats", "content-stats", 2, 0,
            "ratings and completions change all day; the dashboards read nightly figures"),
 )  # fmt: skip

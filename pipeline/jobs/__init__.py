@@ -37,6 +37,7 @@ def registry() -> dict[str, JobFn]:
         "feedback_audit_retention": retention.feedback_and_audit_logs,
         "user_retention": retention.users,
         "content_stats": maintenance.content_stats,
+        "audit_log_partitions": maintenance.audit_log_partitions,
     }
 
 

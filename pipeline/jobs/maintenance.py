@@ -1,4 +1,5 @@
-"""Small maintenance jobs: expired reset tokens and content statistics."""
+"""Small maintenance jobs: expired reset tokens, content statistics, and audit_logs'
+yearly partitions made ahead of time."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from db.accounts import AccountStore
 from db.audit import AuditTrail
 from db.content import ContentStore
+from db.logs import LogTables
 from pipeline.context import Context
 from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult, sweep
 
@@ -42,4 +44,18 @@ async def content_stats(ctx: Context, now: datetime) -> JobResult:
         if last is None:
             break
         after = last
+    return result
+
+
+async def audit_log_partitions(ctx: Context, now: datetime) -> JobResult:
+    """This year's and next year's audit_logs partitions exist (migration 006), made
+    months before the first row needs them."""
+    result = JobResult("audit_log_partitions")
+    async with ctx.uow() as s:
+        logs = LogTables(s)
+        have = set(await logs.audit_years())
+        for year in (now.year, now.year + 1):
+            if year not in have:
+                await logs.add_audit_year(year)
+                result.changed += 1
     return result

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -33,6 +33,11 @@ CONTENT_REQUEST_RETENTION = timedelta(days=90)
 FEEDBACK_RETENTION = timedelta(days=730)
 AUDIT_LOG_RETENTION = timedelta(days=7 * 365 + 2)
 CONTRACT_GRACE_DAYS = 30
+# The seed's retention table: requests and feedback are archived to BigQuery; audit
+# logs are archived by partition, to the archive storage only.
+WAREHOUSE_TABLES = frozenset({"content_requests", "feedback"})
+# Rows per archive object when a whole year of audit logs is archived.
+PARTITION_ARCHIVE_ROWS = 5000
 
 
 def archive_key(table: str, now: datetime, rows: list[dict[str, Any]]) -> str:
@@ -58,9 +63,12 @@ async def _archive_then_remove(
         rows = await select(s)
         if not rows:
             return 0
-        location = await ctx.providers.archive.put_bytes(
-            archive_key(table, now, rows), json_lines(rows), "application/x-ndjson"
-        )
+        key, data = archive_key(table, now, rows), json_lines(rows)
+        location = await ctx.providers.archive.put_bytes(key, data, "application/x-ndjson")
+        if ctx.providers.warehouse is not None and table in WAREHOUSE_TABLES:
+            # Loaded before the rows go: if the load fails, the batch rolls back and the
+            # next run archives and loads the same rows again (same key, same job).
+            await ctx.providers.warehouse.load(table, key, data)
         removed = await remove(s, [r["id"] for r in rows])
         await AuditTrail(s).record(
             action,
@@ -132,8 +140,15 @@ async def upload_files(ctx: Context, now: datetime) -> JobResult:
 
 
 async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
+    """Feedback after 2 years, row by row; audit logs after 7, a whole year's partition
+    at a time once its last day is 7 years old (and, row by row, anything that fell into
+    the default partition)."""
     result = JobResult("feedback_audit_retention")
-    for table, keep in (("feedback", FEEDBACK_RETENTION), ("audit_logs", AUDIT_LOG_RETENTION)):
+    await _audit_years(ctx, now, result)
+    for table, archived_as, keep in (
+        ("feedback", "feedback", FEEDBACK_RETENTION),
+        ("audit_logs_default", "audit_logs", AUDIT_LOG_RETENTION),
+    ):
         cutoff = now - keep
 
         def select(s: AsyncSession, t: str = table, c: datetime = cutoff) -> Any:
@@ -143,9 +158,41 @@ async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
             return LogTables(s).delete(t, ids)
 
         await _archive_then_remove(
-            ctx, now, table, select, remove, "retention.archive_and_delete", result
+            ctx, now, archived_as, select, remove, "retention.archive_and_delete", result
         )
     return result
+
+
+async def _audit_years(ctx: Context, now: datetime, result: JobResult) -> None:
+    cutoff = now - AUDIT_LOG_RETENTION
+    async with ctx.uow() as s:
+        years = await LogTables(s).audit_years()
+    for year in years:
+        if datetime(year + 1, 1, 1, tzinfo=UTC) > cutoff:
+            continue  # some of its rows are younger than 7 years
+        # Archived in read-only batches first; a run that dies here archives the same
+        # batches to the same objects next time. Then one transaction drops the year.
+        archives, count, after = [], 0, 0
+        while True:
+            async with ctx.uow() as s:
+                rows = await LogTables(s).audit_year_rows(year, after, PARTITION_ARCHIVE_ROWS)
+            if not rows:
+                break
+            archives.append(
+                await ctx.providers.archive.put_bytes(
+                    archive_key("audit_logs", now, rows), json_lines(rows), "application/x-ndjson"
+                )
+            )
+            count, after = count + len(rows), rows[-1]["id"]
+        async with ctx.uow() as s:
+            await LogTables(s).drop_audit_year(year)
+            await AuditTrail(s).record(
+                "retention.archive_and_drop_partition", "audit_logs", f"audit_logs_y{year}",
+                {"year": year, "count": count, "archives": archives},
+            )  # fmt: skip
+        result.changed += count
+        result.details.setdefault("archives", []).extend(archives)
+        result.details.setdefault("audit_years_dropped", []).append(year)
 
 
 async def users(ctx: Context, now: datetime) -> JobResult:

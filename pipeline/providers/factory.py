@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 from pipeline.context import Providers
-from pipeline.providers.protocols import ObjectStorage, TopicResolver
+from pipeline.providers.protocols import ArchiveWarehouse, ObjectStorage, TopicResolver
 from pipeline.settings import Settings
 
 
@@ -38,6 +38,20 @@ def build_default(settings: Settings) -> Providers:
         storage=open_storage(settings),
         safety=KeywordSafetyGate(),
         archive=open_storage(settings, settings.archive_url, "ARCHIVE_URL"),
+        warehouse=open_warehouse(settings),
+    )
+
+
+def open_warehouse(settings: Settings) -> ArchiveWarehouse | None:
+    """BigQuery when BIGQUERY_DATASET is set (and a project: BIGQUERY_PROJECT), else None."""
+    if not settings.bigquery_dataset:
+        return None
+    if not settings.bigquery_project:
+        raise ValueError("BIGQUERY_DATASET is set but BIGQUERY_PROJECT is not")
+    from pipeline.providers.warehouse_bigquery import open_bigquery  # only when used
+
+    return open_bigquery(
+        settings.bigquery_project, settings.bigquery_dataset, settings.bigquery_api_endpoint
     )
 
 

@@ -89,6 +89,12 @@ class ObjectStorage(Protocol):
         ...
 
 
+class ArchiveWarehouse(Protocol):
+    """Where archived rows are loaded for analytics (BigQuery), beside the archive."""
+
+    async def load(self, table: str, archive_key: str, data: bytes) -> str: ...
+
+
 @dataclass(frozen=True)
 class SafetyVerdict:
     safe: bool

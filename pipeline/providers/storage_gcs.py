@@ -9,11 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TypeVar
 
+import google.cloud.storage as storage  # untyped: with bigquery typed, import the module itself
 import requests
 from google.api_core import exceptions as api_exceptions
 from google.auth import exceptions as auth_exceptions
 from google.auth.credentials import AnonymousCredentials, Credentials
-from google.cloud import storage
 from google.cloud.storage.exceptions import DataCorruption, InvalidResponse
 from google.cloud.storage.retry import DEFAULT_RETRY
 from google.oauth2 import service_account

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import psycopg
+import pytest
 
 from pipeline.jobs import run_job
 from tests.support import TEST_ENV, connect, libpq_url
@@ -490,3 +491,94 @@ async def test_a_malformed_contract_date_is_reported_and_skipped_not_fatal(ctx) 
         assert sql("SELECT count(*) FROM users WHERE id = ANY(%s)", ended_users)[0][0] == 0
     finally:
         sql("DELETE FROM organizations WHERE id = %s", bad)
+
+
+async def test_next_years_audit_partition_is_made_ahead(ctx) -> None:
+    year = datetime.now(UTC).year
+    await run_job(ctx, "audit_log_partitions")
+    names = {r[0] for r in sql("SELECT relname FROM pg_class WHERE relname LIKE 'audit_logs_y%%'")}
+    assert {f"audit_logs_y{year}", f"audit_logs_y{year + 1}"} <= names
+    assert (await run_job(ctx, "audit_log_partitions")).changed == 0
+
+
+async def test_a_year_of_audit_logs_goes_as_one_partition_after_seven_years(ctx) -> None:
+    from db.logs import LogTables
+    from db.session import unit_of_work
+
+    year = 2009  # no test writes audit rows this old, so its range is free
+    async with unit_of_work(ctx.sessions) as s:
+        await LogTables(s).add_audit_year(year)
+    ids = [
+        sql(
+            "INSERT INTO audit_logs (action, created_at) "
+            f"VALUES ('test.ancient', '{year}-0{m}-15 12:00+00') RETURNING id"
+        )[0][0]
+        for m in (1, 6, 9)
+    ]
+    assert sql(f"SELECT count(*) FROM audit_logs_y{year}")[0][0] == 3
+
+    result = await run_job(ctx, "feedback_audit_retention")
+    assert year in result.details["audit_years_dropped"]
+    assert sql("SELECT to_regclass(%s)", f"audit_logs_y{year}")[0][0] is None  # dropped whole
+    assert sql("SELECT count(*) FROM audit_logs WHERE id = ANY(%s)", ids)[0][0] == 0
+    archived = [
+        json.loads(line)["id"]
+        for a in result.details["archives"]
+        if "/audit_logs/" in a
+        for line in Path(urlparse(a).path).read_text().splitlines()
+    ]
+    assert set(ids) <= set(archived)
+    (meta,) = sql(
+        "SELECT metadata FROM audit_logs WHERE action = 'retention.archive_and_drop_partition' "
+        "AND resource_id = %s",
+        f"audit_logs_y{year}",
+    )[0]
+    assert meta["count"] == 3 and meta["year"] == year
+
+
+# -- BigQuery ----------------------------------------------------------------------------
+
+
+def with_bigquery(ctx, standin):  # type: ignore[no-untyped-def]
+    import dataclasses
+
+    from pipeline.providers.warehouse_bigquery import open_bigquery
+
+    loader = open_bigquery("vividly-test", "vividly_archive", standin.url)
+    return dataclasses.replace(ctx, providers=dataclasses.replace(ctx.providers, warehouse=loader))
+
+
+async def test_archived_requests_and_feedback_are_loaded_into_bigquery(ctx, bigquery) -> None:
+    old = [add_request("completed", "95 days"), add_request("failed", "95 days")]
+    result = await run_job(with_bigquery(ctx, bigquery), "content_request_retention")
+    assert result.changed >= 2
+    loaded = bigquery.loaded("vividly_archive.content_requests")
+    assert set(old) <= {r["id"] for r in loaded}
+    assert all("original_query" not in r for r in loaded)
+    assert all(status_of(rid)[1] for rid in old)  # soft-deleted after the load
+    # Multipart uploads of NEWLINE_DELIMITED_JSON, one job per archive object.
+    assert all("uploadType=multipart" in r for r in bigquery.requests if r.startswith("POST"))
+
+
+async def test_a_reloaded_archive_is_not_loaded_twice(bigquery) -> None:
+    from pipeline.providers.warehouse_bigquery import open_bigquery
+
+    loader = open_bigquery("vividly-test", "vividly_archive", bigquery.url)
+    data = b'{"id": "fb_1", "rating": 5}\n{"id": "fb_2", "rating": 3}\n'
+    first = await loader.load("feedback", "feedback/2026/12/01/abc.jsonl", data)
+    again = await loader.load("feedback", "feedback/2026/12/01/abc.jsonl", data)  # 409: loaded
+    assert first == again
+    assert [r["id"] for r in bigquery.loaded("vividly_archive.feedback")] == ["fb_1", "fb_2"]
+
+
+async def test_a_refused_load_keeps_the_rows_for_the_next_run(ctx, bigquery) -> None:
+    from pipeline.errors import PermanentStageError
+
+    rid = add_request("completed", "95 days")
+    bigquery.fail_next(1, 400)
+    with pytest.raises(PermanentStageError, match="BigQuery refused the load"):
+        await run_job(with_bigquery(ctx, bigquery), "content_request_retention")
+    assert not status_of(rid)[1]  # the batch rolled back: still there, still live
+    await run_job(with_bigquery(ctx, bigquery), "content_request_retention")
+    assert status_of(rid)[1]
+    assert rid in {r["id"] for r in bigquery.loaded("vividly_archive.content_requests")}

@@ -13,6 +13,7 @@ from sqlalchemy import create_engine
 from db import migrate as m
 from db.models import Base
 from tests.migrations.catalog import snapshot
+from tests.migrations.test_schema_matches_seed import AUDIT_PARTITION
 from tests.support import asyncpg_url, connect, libpq_url
 
 
@@ -22,7 +23,8 @@ def test_upgrade_downgrade_upgrade(empty_db: str) -> None:
     assert asyncio.run(m.current_revision(url)) == m.head_revision()
     with connect(empty_db) as conn:
         first = snapshot(conn)
-    assert sum(1 for i in first if i[0] == "table") == 15  # the seed's 14 + 003's side table
+    tables = {i[1] for i in first if i[0] == "table" and not AUDIT_PARTITION.fullmatch(i[1])}
+    assert len(tables) == 15  # the seed's 14 + 003's side table (006's partitions aside)
 
     m.downgrade(url, "base")
     assert asyncio.run(m.current_revision(url)) is None
@@ -70,11 +72,18 @@ def test_unknown_revision_is_a_clear_error(migrated_db: str) -> None:
         m.upgrade(asyncpg_url(migrated_db), "nope")
 
 
+def _not_a_partition(obj: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
+    """audit_logs' yearly partitions (006) are made at run time, not declared as models."""
+    return not (kind == "table" and name is not None and AUDIT_PARTITION.fullmatch(name))
+
+
 def test_models_match_migrated_schema(migrated_db: str) -> None:
     engine = create_engine(libpq_url(migrated_db).replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            ctx = MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": _not_a_partition}
+            )
             diffs = compare_metadata(ctx, Base.metadata)
     finally:
         engine.dispose()

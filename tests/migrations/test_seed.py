@@ -106,4 +106,26 @@ def test_unknown_revision_is_a_clear_cli_error(migrated_db: str) -> None:
 def test_db_current_reports_head(migrated_db: str) -> None:
     result = vividly(migrated_db, "db", "current")
     assert result.returncode == 0
-    assert result.stdout.strip() == migrate.head_revision() == "005"
+    assert result.stdout.strip() == migrate.head_revision() == "006"
+
+
+def test_a_deploys_seed_fills_only_an_empty_catalog_and_adds_no_demo_school(
+    migrated_db: str,
+) -> None:
+    first = vividly(migrated_db, "seed", "--catalog-only")
+    assert first.returncode == 0, first.stderr
+    with connect(migrated_db) as c:
+        assert c.execute("SELECT count(*) FROM topics").fetchone()[0] > 0
+        assert c.execute("SELECT count(*) FROM users").fetchone()[0] == 0
+        assert c.execute("SELECT count(*) FROM organizations").fetchone()[0] == 0
+        topic = c.execute("SELECT id FROM topics ORDER BY id LIMIT 1").fetchone()[0]
+        c.execute("UPDATE topics SET title = 'Edited by curriculum staff' WHERE id = %s", (topic,))
+        c.execute("DELETE FROM interests WHERE id = 'int_video_games'")
+        c.commit()
+    again = vividly(migrated_db, "seed", "--catalog-only")
+    assert again.returncode == 0, again.stderr
+    with connect(migrated_db) as c:
+        title = c.execute("SELECT title FROM topics WHERE id = %s", (topic,)).fetchone()[0]
+        assert title == "Edited by curriculum staff"  # the edit survived the deploy
+        gone = "SELECT count(*) FROM interests WHERE id = 'int_video_games'"
+        assert c.execute(gone).fetchone()[0] == 0  # nor does a removal come back

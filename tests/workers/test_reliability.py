@@ -188,7 +188,12 @@ async def test_soft_time_limit_while_the_cache_key_lock_is_held(api) -> None:
         await asyncio.to_thread(wait_for, lambda: _execution(rid)[1] >= 2, 30)
         # Nothing of the timed-out attempt lives on: its lock wait was cancelled with it
         # (an orphaned coroutine would still wait beside the retry, take the lock when it
-        # is freed and sit on it idle in transaction), so only the retry waits.
+        # is freed and sit on it idle in transaction), so only the retry waits. The
+        # cancelled wait may take a moment to leave the server once the retry is claimed;
+        # an orphan never leaves, so after that moment the count must hold at one.
+        await asyncio.to_thread(
+            wait_for, lambda: len(_key_lock_holders(holder, key, granted=False)) == 1, 5
+        )
         waiters = []
         for _ in range(10):
             waiters.append(len(_key_lock_holders(holder, key, granted=False)))

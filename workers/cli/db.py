@@ -42,8 +42,8 @@ def seed_command(
     catalog_only: bool = typer.Option(
         False,
         "--catalog-only",
-        help="Only add the shipped topics and interests the database lacks; never update "
-        "them, never create the demo school (what a deployment runs at each start).",
+        help="Load the shipped topics and interests only into an empty catalog; never "
+        "update it, never create the demo school (what a deployment runs at each start).",
     ),
 ) -> None:
     """Load the topic catalog, interests and a demo school (idempotent)."""
