@@ -13,8 +13,12 @@ COPY pipeline pipeline
 COPY workers workers
 RUN pip install --no-cache-dir .
 
-RUN useradd --create-home --uid 1000 vividly && mkdir -p /data/storage /tmp/vividly-work \
+RUN useradd --create-home --uid 1000 vividly \
+    && mkdir -p /data/storage /data/archive /tmp/vividly-work \
     && chown -R vividly /data /tmp/vividly-work
 USER vividly
-ENV WORKDIR=/tmp/vividly-work
+# Local storage, if used, lives where the vividly user may write (not /app/var).
+ENV WORKDIR=/tmp/vividly-work \
+    STORAGE_URL=file:///data/storage \
+    ARCHIVE_URL=file:///data/archive
 CMD ["vividly", "--help"]

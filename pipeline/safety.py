@@ -161,7 +161,11 @@ _PATTERNS: dict[str, list[str]] = {
         rf"\b(?:have sex|sleep) with\b[^#]{{0,10}}{_PERSON}",
     ],
 }
-_COMPILED = {cat: [re.compile(p) for p in pats] for cat, pats in _PATTERNS.items()}
+# One regex per category: one scan of the text each (a lesson is checked before speech,
+# on the hot path).
+_COMPILED = {cat: re.compile("|".join(f"(?:{p})" for p in pats)) for cat, pats in _PATTERNS.items()}
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u20d0-\u20ff\ufe20-\ufe2f]")
+_MIXED = re.compile(r"[a-z][0-9@$!|+]|[0-9@$!|+][a-z]")
 
 
 def fold(text: str) -> str:
@@ -169,13 +173,15 @@ def fold(text: str) -> str:
     spaced-out letters joined, separators collapsed."""
     text = unicodedata.normalize("NFKC", text).lower().translate(_HOMOGLYPHS)
     # Combining marks added to disguise letters (b̶o̶m̶b̶, bómb) are dropped.
-    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+    text = _COMBINING.sub("", unicodedata.normalize("NFD", text))
     text = _SENTENCE_END.sub(r"\1 # ", text)  # no pattern reaches across a sentence
-    leet = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), text)
-    disguised = sum(a != b for a, b in zip(text.split(), leet.split(), strict=False))
-    if disguised >= 2:
-        leet = _LEET_SHORT.sub(lambda m: m.group().translate(_LEET), leet)
-    text = _SPACED.sub(lambda m: re.sub(r"[\s.\-_*]", "", m.group()), leet)
+    if _MIXED.search(text):
+        leet = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), text)
+        disguised = sum(a != b for a, b in zip(text.split(), leet.split(), strict=False))
+        if disguised >= 2:
+            leet = _LEET_SHORT.sub(lambda m: m.group().translate(_LEET), leet)
+        text = leet
+    text = _SPACED.sub(lambda m: re.sub(r"[\s.\-_*]", "", m.group()), text)
     text = re.sub(r"[^\w\s'?#-]+", " ", text)
     return _SCIENCE.sub(" ", re.sub(r"\s+", " ", text)).strip()
 
@@ -183,8 +189,8 @@ def fold(text: str) -> str:
 def category_of(text: str) -> str | None:
     """The first harm category the text falls in (self-harm first), or None."""
     folded = fold(text)
-    for category, patterns in _COMPILED.items():
-        if any(p.search(folded) for p in patterns):
+    for category, pattern in _COMPILED.items():
+        if pattern.search(folded):
             return category
     return None
 

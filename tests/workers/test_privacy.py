@@ -133,3 +133,19 @@ async def test_a_retried_submit_with_the_same_key_returns_the_same_request(api) 
     assert (await settle(first))["status"] == "completed"
     with pytest.raises(RequestError, match="idempotency key"):
         await api.submit_request(STUDENT, query, idempotency_key="has spaces\x00")
+
+
+async def test_a_clarification_answer_is_redacted_and_gated_too(api) -> None:
+    rid = await api.submit_request(STUDENT, "energy")
+    assert (await settle(rid))["status"] == "needs_clarification"
+    await api.clarify(rid, answer="photosynthesis in plants, text me at 555-123-4567")
+    answer = row(rid)["metadata"]["clarification"]["answer"]
+    assert answer == "photosynthesis in plants, text me at [phone]"
+    assert (await settle(rid, {"completed", "failed"}))["status"] == "completed"
+
+    sad = await api.submit_request(STUDENT, "energy")
+    assert (await settle(sad))["status"] == "needs_clarification"
+    await api.clarify(sad, answer="none, I want to unalive myself")
+    r = await settle(sad, {"completed", "failed"})
+    assert (r["status"], r["metadata"]["safety"]) == ("failed", "self_harm")
+    assert [a[0] for a in audit_rows(sad)] == [SELF_HARM_AUDIT_ACTION]
