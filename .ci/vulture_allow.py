@@ -31,3 +31,11 @@ _.pict_type
 from tests import fakes
 
 fakes.build  # PROVIDER_FACTORY=tests.fakes:build in the workers the tests start
+
+# http.server calls a handler's do_<METHOD> by name (tests/bigquery_standin.py).
+from tests import bigquery_standin
+
+bigquery_standin.BaseHTTPRequestHandler.do_PUT
+bigquery_standin.BaseHTTPRequestHandler.do_GET
+bigquery_standin.BaseHTTPRequestHandler.do_POST
+bigquery_standin.BaseHTTPRequestHandler.log_message

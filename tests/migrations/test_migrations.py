@@ -72,7 +72,9 @@ def test_unknown_revision_is_a_clear_error(migrated_db: str) -> None:
         m.upgrade(asyncpg_url(migrated_db), "nope")
 
 
-def _not_a_partition(obj: object, name: str | None, kind: str, reflected: bool, _: object) -> bool:
+def _not_a_partition(
+    _obj: object, name: str | None, kind: str, _reflected: bool, _: object
+) -> bool:
     """audit_logs' yearly partitions (006) are made at run time, not declared as models."""
     return not (kind == "table" and name is not None and AUDIT_PARTITION.fullmatch(name))
 
