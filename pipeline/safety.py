@@ -20,6 +20,7 @@ import unicodedata
 
 from pipeline.lesson import Lesson
 from pipeline.providers.protocols import SafetyVerdict
+from pipeline.text import STOPWORDS
 
 SELF_HARM = "self_harm"
 
@@ -152,6 +153,7 @@ _PATTERNS: dict[str, list[str]] = {
         r"\bshoot up (?:my|the|a) (?:school|class)\b",
         r"\bwhere to (?:hit|stab|punch) (?:someone|a person|him|her)\b",
         r"\b(?:hurt|kill|blow up|attack) (?:people|kids|students) at (?:school|church|the mall)\b",
+        r"\bhow (?:do|can|could|should|would) (?:i|we) (?:murder|strangle)\b",
     ],
     "sexual content": [
         r"\b(?:porn|porno|pornography|nudes?|naked (?:pics?|pictures?|photos?|girls?|boys?)|"
@@ -186,12 +188,32 @@ def fold(text: str) -> str:
     return _SCIENCE.sub(" ", re.sub(r"\s+", " ", text)).strip()
 
 
+# Violence against a named person: a first-person intent, a harm verb, then a word that
+# is not a common word or a thing (so, a name: "how do I hurt Jake", "help me poison
+# Mr. Smith"; not "how do I stab a straw", "how can we kill bacteria").
+_NAMED_VIOLENCE = re.compile(
+    r"(?:\b(?:i|we)\b[^#]{0,20}\b(?:want|wanna|gonna|going|plan|planning|will|need)\b"
+    r"[^#]{0,10}\bto |\bhow (?:do|can|could|should|would) (?:i|we) |\bhelp me )"
+    r"(?:kill|murder|stab|strangle|poison|beat up|punch|attack|hurt|shoot) "
+    r"(?:(?:mr|mrs|ms|miss|dr) (?:# )?)?(?P<who>[a-z]+)\b"
+)
+_NOT_PEOPLE = frozenset(
+    """bacteria germs weeds cells viruses virus process processes time pain less more
+    cancer tumors tumours mold mould pests bugs insects ants roaches flies mosquitoes
+    straw potato balloon ball basketball football hoops free throw target targets
+    zombies monster monsters boss dragon enemies enemy mobs creeper""".split()
+)
+
+
 def category_of(text: str) -> str | None:
     """The first harm category the text falls in (self-harm first), or None."""
     folded = fold(text)
     for category, pattern in _COMPILED.items():
         if pattern.search(folded):
             return category
+    named = _NAMED_VIOLENCE.search(folded)
+    if named and named["who"] not in STOPWORDS and named["who"] not in _NOT_PEOPLE:
+        return "violence"
     return None
 
 
