@@ -65,7 +65,10 @@ async def test_bulk_upload_task_imports_a_file_from_storage(worker) -> None:
     job_id = queued_job(key)  # a bare key: read from the storage root
 
     send("ops.bulk_upload", job_id)
-    j = await asyncio.to_thread(wait_for, lambda: finished(job_id), 30)
+    await asyncio.to_thread(wait_for, lambda: finished(job_id), 30)
+    # The file, with its students' names and e-mails, goes when the job ends.
+    j = await asyncio.to_thread(wait_for, lambda: (j := job(job_id))["file_deleted_at"] and j, 30)
+    assert not path.exists()
 
     assert (j["status"], j["total_rows"], j["successful_count"], j["failed_count"]) == (
         "completed",
