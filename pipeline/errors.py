@@ -17,6 +17,11 @@ class StageError(Exception):
 class TransientStageError(StageError):
     """A provider or dependency is temporarily unavailable; the stage will be retried."""
 
+    def __init__(self, message: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        # The provider's own word on when to come back (HTTP Retry-After), in seconds.
+        self.retry_after = retry_after
+
 
 class PermanentStageError(StageError):
     """The stage cannot succeed for this request; retrying will not help."""

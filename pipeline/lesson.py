@@ -30,7 +30,7 @@ class Lesson(BaseModel):
     style: str
     grade_band: str
     hook: str = Field(min_length=1)
-    sections: list[Section] = Field(min_length=3, max_length=6)
+    sections: list[Section] = Field(min_length=3, max_length=7)
     recap: str = Field(min_length=1)
     check_question: CheckQuestion
 

@@ -20,7 +20,13 @@ from db.requests import Lease, RequestRow, RequestStore
 from pipeline import single_flight
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
-from pipeline.errors import LeaseLost, PermanentStageError, StageError, StaleClaim
+from pipeline.errors import (
+    LeaseLost,
+    PermanentStageError,
+    StageError,
+    StaleClaim,
+    TransientStageError,
+)
 from pipeline.retry import RetryPolicy
 from pipeline.states import Stage, Status
 
@@ -309,6 +315,8 @@ async def retry_or_fail(
         attempt = attempts + 1  # this one, which just failed
         if ours and not policy.exhausted(attempt):
             countdown = policy.backoff_seconds(attempt)
+            if isinstance(error, TransientStageError) and error.retry_after:
+                countdown = max(countdown, error.retry_after)  # the provider said when
             await repo.requests.release_for_retry(request_id, lease, countdown)
             return "retry", [], countdown
     if not ours:

@@ -49,7 +49,20 @@ class Settings(BaseSettings):
     provider_factory: str = "pipeline.providers.factory:build_default"
     # "semantic": sentence embeddings (all-MiniLM-L6-v2, ONNX) plus lexical matching;
     # "lexical": keyword matching only, no model.
-    nlu_provider: Literal["lexical", "semantic"] = "semantic"
+    # "gemini": Gemini chooses among the semantic resolver's candidates (needs GEMINI_*).
+    nlu_provider: Literal["lexical", "semantic", "gemini"] = "semantic"
+    # "template": offline, from catalog facts; "gemini": written by Gemini from them.
+    script_provider: Literal["template", "gemini"] = "template"
+    # "espeak": offline; "google": Google Cloud Text-to-Speech (application credentials).
+    speech_provider: Literal["espeak", "google"] = "espeak"
+    gemini_api_key: str | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str | None = None  # a local stand-in; None: Google's endpoint
+    gemini_timeout_seconds: float = Field(default=30.0, gt=0)
+    tts_voice: str = "en-US-Neural2-F"
+    tts_language_code: str = "en-US"
+    tts_speaking_rate: float = Field(default=1.0, ge=0.25, le=4.0)
+    tts_api_endpoint: str | None = None  # a local stand-in; None: Google's endpoint
     workdir: str = "/tmp/vividly-work"
 
     # Below this confidence the request waits in needs_clarification. The semantic resolver's

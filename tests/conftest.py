@@ -137,6 +137,19 @@ def bigquery() -> Iterator[object]:
         standin.close()
 
 
+@pytest.fixture
+def google() -> Iterator[object]:
+    """Local stand-ins of the Gemini API and Cloud Text-to-Speech (tests/google_standins.py),
+    for the real google-genai and google-cloud-texttospeech clients; fresh for each test."""
+    from tests.google_standins import GoogleStandIns
+
+    standins = GoogleStandIns()
+    try:
+        yield standins
+    finally:
+        standins.close()
+
+
 @pytest.fixture(scope="session")
 def signing_credentials():  # type: ignore[no-untyped-def]
     """A throwaway service-account key: anonymous credentials cannot sign URLs."""

@@ -1,39 +1,87 @@
-"""Provider construction from settings; `build_default` is the embedded offline set."""
+"""Provider construction from settings; with the defaults, the embedded offline set."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from pipeline.context import Providers
-from pipeline.providers.protocols import ArchiveWarehouse, ObjectStorage, TopicResolver
+from pipeline.providers.protocols import (
+    ArchiveWarehouse,
+    ObjectStorage,
+    ScriptWriter,
+    SpeechSynthesizer,
+    TopicResolver,
+)
 from pipeline.settings import Settings
+
+if TYPE_CHECKING:
+    from pipeline.providers.gemini import GeminiCaller
 
 
 def build_resolver(settings: Settings) -> TopicResolver:
     """The TopicResolver that settings.nlu_provider names. The semantic one fails here, at
     construction, when its model or tokenizer cannot be loaded."""
-    if settings.nlu_provider == "semantic":
+    if settings.nlu_provider in ("semantic", "gemini"):
         from pipeline.providers.nlu_semantic import SemanticTopicResolver
 
-        return SemanticTopicResolver(settings.nlu_confidence_threshold)
+        semantic = SemanticTopicResolver(settings.nlu_confidence_threshold)
+        if settings.nlu_provider == "semantic":
+            return semantic
+        from pipeline.providers.nlu_gemini import GeminiTopicResolver
+
+        return GeminiTopicResolver(
+            gemini_caller(settings), semantic, semantic.rank, settings.nlu_confidence_threshold
+        )
     from pipeline.providers.nlu_lexical import LexicalTopicResolver
 
     return LexicalTopicResolver(settings.nlu_confidence_threshold)
 
 
-def build_default(settings: Settings) -> Providers:
+def gemini_caller(settings: Settings) -> GeminiCaller:
+    from pipeline.providers.gemini import open_gemini
+
+    return open_gemini(
+        settings.gemini_api_key,
+        settings.gemini_model,
+        settings.gemini_timeout_seconds,
+        settings.gemini_base_url,
+    )
+
+
+def build_writer(settings: Settings) -> ScriptWriter:
+    if settings.script_provider == "gemini":
+        from pipeline.providers.script_gemini import GeminiScriptWriter
+
+        return GeminiScriptWriter(gemini_caller(settings))
     from pipeline.providers.script_template import TemplateScriptWriter
+
+    return TemplateScriptWriter()
+
+
+def build_speech(settings: Settings) -> SpeechSynthesizer:
+    if settings.speech_provider == "google":
+        from pipeline.providers.speech_google import Voice, open_google_speech
+
+        voice = Voice(settings.tts_voice, settings.tts_language_code, settings.tts_speaking_rate)
+        return open_google_speech(voice, settings.tts_api_endpoint)
     from pipeline.providers.speech_espeak import EspeakSpeech
+
+    return EspeakSpeech(attempts=settings.provider_attempts)
+
+
+def build_default(settings: Settings) -> Providers:
+    """The providers the settings name; with the defaults, the embedded offline set."""
     from pipeline.providers.video_slides import SlideVideoRenderer
     from pipeline.safety import KeywordSafetyGate
 
     return Providers(
         resolver=build_resolver(settings),
-        writer=TemplateScriptWriter(),
-        speech=EspeakSpeech(attempts=settings.provider_attempts),
+        writer=build_writer(settings),
+        speech=build_speech(settings),
         video=SlideVideoRenderer(),
         storage=open_storage(settings),
         safety=KeywordSafetyGate(),

@@ -1,0 +1,121 @@
+"""Gemini script writer: the same Lesson the template writer makes, written by the model
+from the topic's catalog facts (it is told to stay within them), for the topic's grade
+band, in the requested style, with an analogy from the student's interest per section.
+
+The output is validated (schema, 60-180 s of narration at ~150 words per minute, one
+right answer); one repair attempt sends the errors back; after that the stage fails for
+good with a sentence an operator can act on. The lesson still passes the safety gate
+before speech (the audio stage).
+"""
+
+from __future__ import annotations
+
+import json
+
+from pydantic import BaseModel, Field
+
+from pipeline.catalog import InterestInfo, TopicInfo
+from pipeline.errors import PermanentStageError
+from pipeline.lesson import WORDS_PER_MINUTE, CheckQuestion, Lesson, Section
+from pipeline.providers.gemini import GeminiCaller, InvalidOutput, Usage
+
+PROMPT_VERSION = "script-1"
+MIN_SECONDS, MAX_SECONDS = 60.0, 180.0
+MIN_WORDS = round(MIN_SECONDS * WORDS_PER_MINUTE / 60)
+MAX_WORDS = round(MAX_SECONDS * WORDS_PER_MINUTE / 60)
+
+STYLE_GUIDE = {
+    "conversational": "friendly and direct, as a good teacher talks to one student",
+    "simpler": "short sentences and everyday words; one idea at a time",
+    "detailed": "precise, with the key quantities and why they matter",
+    "storytelling": "a short story that carries the ideas",
+}
+
+SYSTEM = (
+    "You write short spoken science lessons for high-school students. Use only the facts "
+    "given; do not add claims beyond them. Write 3 to 7 sections; each section's narration "
+    f"uses one analogy from the student's interest. Narration in total: {MIN_WORDS} to "
+    f"{MAX_WORDS} words. "
+    "End with a recap and one multiple-choice check question with exactly one right "
+    "answer (answer_index is its position in options). No names of real students, no "
+    "personal questions."
+)
+
+
+class SectionDraft(BaseModel):
+    heading: str = Field(min_length=1, max_length=120)
+    narration: str = Field(min_length=1)
+    caption: str = Field(min_length=1, max_length=160)
+
+
+class CheckDraft(BaseModel):
+    question: str = Field(min_length=1)
+    options: list[str] = Field(min_length=2, max_length=5)
+    answer_index: int = Field(ge=0)
+
+
+class LessonDraft(BaseModel):
+    title: str = Field(min_length=1, max_length=160)
+    hook: str = Field(min_length=1)
+    sections: list[SectionDraft] = Field(min_length=3, max_length=7)
+    recap: str = Field(min_length=1)
+    check_question: CheckDraft
+
+
+class GeminiScriptWriter:
+    def __init__(self, caller: GeminiCaller) -> None:
+        self._caller = caller
+        self.last_usage: Usage | None = None
+
+    async def write(
+        self, topic: TopicInfo, interest: InterestInfo, style: str, grade_level: int | None
+    ) -> Lesson:
+        # For the topic's grade band, not one student's grade: the lesson is cached for
+        # everyone whose request maps to the same topic, interest and style.
+        band = f"grades {topic.grade_level_min}-{topic.grade_level_max}"
+        prompt = json.dumps(
+            {
+                "topic": topic.title,
+                "description": topic.description,
+                "facts": list(topic.facts),
+                "grade_band": band,
+                "style": STYLE_GUIDE.get(style, STYLE_GUIDE["conversational"]),
+                "interest": interest.name,
+                "interest_analogies": list(interest.analogies),
+            }
+        )
+        errors = ""
+        for attempt in (1, 2):
+            text = prompt if attempt == 1 else f"{prompt}\nYour last answer was invalid: {errors}"
+            try:
+                draft, self.last_usage = await self._caller.generate(SYSTEM, text, LessonDraft)
+                return _lesson(draft, topic, interest, style, band)
+            except InvalidOutput as e:
+                errors = e.errors
+        raise PermanentStageError(
+            f"The script model ({self._caller.model}, prompt {PROMPT_VERSION}) gave an invalid "
+            f"lesson twice ({errors}); check the model setting, then retry the request."
+        )
+
+
+def _lesson(
+    draft: LessonDraft, topic: TopicInfo, interest: InterestInfo, style: str, band: str
+) -> Lesson:
+    if draft.check_question.answer_index >= len(draft.check_question.options):
+        raise InvalidOutput("check_question.answer_index: not the position of an option")
+    lesson = Lesson(
+        title=draft.title,
+        topic_id=topic.id,
+        interest_id=interest.id,
+        style=style,
+        grade_band=band,
+        hook=draft.hook,
+        sections=[Section(**s.model_dump()) for s in draft.sections],
+        recap=draft.recap,
+        check_question=CheckQuestion(**draft.check_question.model_dump()),
+    )
+    seconds = lesson.estimated_seconds()
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:
+        words = round(seconds * WORDS_PER_MINUTE / 60)
+        raise InvalidOutput(f"narration: {words} words; write {MIN_WORDS} to {MAX_WORDS}")
+    return lesson
