@@ -1,0 +1,44 @@
+"""The whole pipeline on the real worker with the Google providers selected by settings,
+against the local stand-ins of Gemini and Cloud Text-to-Speech."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests import fakes
+from tests.google_standins import MARKER
+from tests.support import WorkerProcess
+from tests.workers.helpers import content, fresh_topic, settle
+
+pytestmark = pytest.mark.usefixtures("fakes")
+
+STUDENT = "user_demo_student_3"
+
+
+async def test_a_lesson_from_gemini_and_google_tts_end_to_end(api, worker, google) -> None:
+    env = {
+        "NLU_PROVIDER": "gemini",
+        "SCRIPT_PROVIDER": "gemini",
+        "SPEECH_PROVIDER": "google",
+        "GEMINI_BASE_URL": google.url,
+        "GEMINI_API_KEY": "test-key",
+        "TTS_API_ENDPOINT": google.url,
+    }
+    fakes.set_media("real")  # the configured speech provider (and the real renderer)
+    topic_id, query = fresh_topic()
+    with worker.stopped(), WorkerProcess.start(env=env):
+        r = await settle(await api.submit_request(STUDENT, query), {"completed", "failed"}, 120)
+    assert r["status"] == "completed", r["error_message"]
+    c = content(r["generated_content_id"])
+    script = json.loads(Path(urlparse(c["script_url"]).path).read_text())
+    assert MARKER in script["title"]  # written by the Gemini stand-in
+    prompts = [call["prompt"] for call in google.gemini_calls]
+    assert any('"candidates"' in p for p in prompts) and any('"facts"' in p for p in prompts)
+    assert google.tts_calls and c["duration_seconds"] > 0  # narrated by the TTS stand-in
+    # Nothing that identifies the student left the system.
+    sent = json.dumps([*google.gemini_calls, *google.tts_calls])
+    assert STUDENT not in sent and "@" not in sent
