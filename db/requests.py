@@ -163,12 +163,12 @@ _RELEASE_FOR_RETRY = text("""
     WITH e AS (
         UPDATE request_execution
         SET lease_task_id = NULL, lease_try = NULL, lease_expires_at = NULL,
-            attempts = attempts + 1,
+            attempts = attempts + CAST(:counts AS int),
             dispatched_at = clock_timestamp() + make_interval(secs => :countdown)
         WHERE request_id = :id AND lease_task_id = :task_id AND lease_try = :try
         RETURNING attempts
     ), r AS (
-        UPDATE content_requests SET retry_count = coalesce(retry_count, 0) + 1
+        UPDATE content_requests SET retry_count = coalesce(retry_count, 0) + CAST(:counts AS int)
         WHERE id = (SELECT :id FROM e)
     )
     SELECT attempts FROM e
@@ -501,12 +501,14 @@ class RequestStore:
         return found.one_or_none() is not None
 
     async def release_for_retry(
-        self, request_id: str, lease: Lease, countdown_seconds: float
+        self, request_id: str, lease: Lease, countdown_seconds: float, *, counts: bool = True
     ) -> int | None:
-        """Count a failed attempt and let the lease go; the attempts of the current stage
-        so far, or None when this delivery does not hold the lease."""
+        """Count a failed attempt (unless `counts` is False: a wait for the provider) and
+        let the lease go; the attempts of the current stage so far, or None when this
+        delivery does not hold the lease."""
         params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
-        found = await self.s.execute(_RELEASE_FOR_RETRY, {**params, "countdown": countdown_seconds})
+        params |= {"countdown": countdown_seconds, "counts": counts}
+        found = await self.s.execute(_RELEASE_FOR_RETRY, params)
         return found.scalar_one_or_none()
 
     async def lease_state(self, request_id: str, lease: Lease) -> tuple[bool, bool, int]:

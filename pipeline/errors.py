@@ -23,6 +23,12 @@ class TransientStageError(StageError):
         self.retry_after = retry_after
 
 
+class ProviderDeferred(TransientStageError):
+    """The provider cannot take the call yet: its circuit breaker is open or its rate
+    limit is used up. The request waits in its queue for `retry_after` seconds; this is
+    not a failed attempt, so a long outage or a backlog never fails a request for nothing."""
+
+
 class PermanentStageError(StageError):
     """The stage cannot succeed for this request; retrying will not help."""
 

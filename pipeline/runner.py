@@ -9,6 +9,7 @@ deliveries and failure records live here, single-flight outcomes in single_fligh
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Awaitable
 from typing import Any, Generic, Protocol, TypeVar
@@ -23,6 +24,7 @@ from pipeline.dispatch import Dispatch
 from pipeline.errors import (
     LeaseLost,
     PermanentStageError,
+    ProviderDeferred,
     StageError,
     StaleClaim,
     TransientStageError,
@@ -313,6 +315,11 @@ async def retry_or_fail(
         repo = Repository(s)
         ours, _, attempts = await repo.requests.lease_state(request_id, lease)
         attempt = attempts + 1  # this one, which just failed
+        if ours and isinstance(error, ProviderDeferred):
+            # Waiting for the provider is no attempt of the stage: nothing is counted.
+            countdown = (error.retry_after or 1.0) * random.uniform(1.0, 1.25)
+            await repo.requests.release_for_retry(request_id, lease, countdown, counts=False)
+            return "retry", [], countdown
         if ours and not policy.exhausted(attempt):
             countdown = policy.backoff_seconds(attempt)
             if isinstance(error, TransientStageError) and error.retry_after:

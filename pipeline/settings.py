@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     tts_language_code: str = "en-US"
     tts_speaking_rate: float = Field(default=1.0, ge=0.25, le=4.0)
     tts_api_endpoint: str | None = None  # a local stand-in; None: Google's endpoint
+    # Cluster-wide, per provider (workers/guard.py): "N/minute", "N/5 seconds"…
+    gemini_rate_limit: str = "60/minute"
+    tts_rate_limit: str = "300/minute"
+    # A provider's breaker opens after this many transient failures in a row, for this long.
+    provider_failures_to_open: int = Field(default=5, ge=1)
+    provider_open_seconds: float = Field(default=30.0, gt=0)
     workdir: str = "/tmp/vividly-work"
 
     # Below this confidence the request waits in needs_clarification. The semantic resolver's

@@ -56,6 +56,7 @@ class GoogleStandIns:
         self.gemini_calls: list[dict[str, Any]] = []
         self.tts_calls: list[dict[str, Any]] = []
         self._behaviours: list[str] = []
+        self._outage_until = 0.0
         self._tts_failures: list[int] = []
         self._lock = threading.Lock()
         tone = _tone_mp3()
@@ -76,6 +77,15 @@ class GoogleStandIns:
         with self._lock:
             self._behaviours.extend(behaviours)
 
+    def outage(self, seconds: float) -> None:
+        """Every Gemini call answers 500 for the next `seconds`."""
+        with self._lock:
+            self._outage_until = time.monotonic() + seconds
+
+    def calls_during_outage(self) -> int:
+        with self._lock:
+            return sum(1 for c in self.gemini_calls if c["behaviour"] == "outage")
+
     def fail_tts(self, *statuses: int) -> None:
         with self._lock:
             self._tts_failures.extend(statuses)
@@ -87,18 +97,20 @@ class GoogleStandIns:
     # ---- Gemini ------------------------------------------------------------------------
 
     def _generate(self, model: str, body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
-        behaviour = self._next()
+        behaviour = "outage" if time.monotonic() < self._outage_until else self._next()
         prompt = body["contents"][-1]["parts"][0]["text"]
         config = body.get("generationConfig", {})
         schema = config.get("responseJsonSchema") or config.get("responseSchema") or {}
         with self._lock:
-            self.gemini_calls.append({"model": model, "prompt": prompt, "behaviour": behaviour})
+            self.gemini_calls.append(
+                {"model": model, "prompt": prompt, "behaviour": behaviour, "t": time.monotonic()}
+            )
         if behaviour.startswith("slow:"):
             time.sleep(float(behaviour.split(":")[1]))
             behaviour = "ok"
         if behaviour == "429":
             return 429, _error(429, "RESOURCE_EXHAUSTED"), {"Retry-After": "2"}
-        if behaviour == "500":
+        if behaviour in ("500", "outage"):
             return 500, _error(500, "INTERNAL"), {}
         if behaviour == "safety":
             return 200, {"promptFeedback": {"blockReason": "SAFETY"}}, {}

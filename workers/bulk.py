@@ -61,7 +61,7 @@ def bulk_upload(self: Task, job_id: str) -> None:
             return
         delay = _retry_delay(self)
         log.info("bulk upload retry scheduled", job_id=job_id, countdown_s=round(delay, 2))
-        raise self.retry(countdown=delay, max_retries=None) from None
+        raise self.retry(countdown=delay) from None
     except SoftTimeLimitExceeded:
         rt.run(
             fail_upload(
@@ -75,7 +75,7 @@ def bulk_upload(self: Task, job_id: str) -> None:
     if result.recheck_after_seconds is not None:
         # Another run holds the job. If that run dies (a killed worker's message comes
         # back at once, while its claim is fresh), look again once the claim is stale.
-        raise self.retry(countdown=result.recheck_after_seconds, max_retries=None)
+        raise self.retry(countdown=result.recheck_after_seconds)
 
 
 @vividly_task(
@@ -93,4 +93,4 @@ def regenerate_from_feedback(self: Task, feedback_id: str) -> str | None:
         if not _attempts_left(self):
             log.error("regeneration gave up", feedback_id=feedback_id, outcome="failed")
             return None
-        raise self.retry(countdown=_retry_delay(self), max_retries=None) from None
+        raise self.retry(countdown=_retry_delay(self)) from None

@@ -66,6 +66,10 @@ def vividly_task(
             "base": IdsOnlyTask,
             "acks_late": True,
             "reject_on_worker_lost": True,
+            # The row counts a stage's attempts (TASK_MAX_ATTEMPTS) and decides when to
+            # give up; Celery's own count (3 by default, whatever retry(max_retries=None)
+            # suggests) would end a request waiting out a provider's breaker or rate limit.
+            "max_retries": None,
             **options,
         }
         return app.task(  # type: ignore[no-any-return]  # Celery is untyped

@@ -19,6 +19,7 @@ from db.session import create_sessionmaker, engine_for
 from pipeline.context import Context
 from pipeline.providers.factory import build_providers
 from pipeline.settings import get_settings
+from workers.guard import guard_providers
 from workers.queues import RedisQueueProbe
 from workers.routing import TRANSPORT_OPTIONS
 
@@ -34,10 +35,12 @@ class Runtime:
         self.engine = engine_for(settings)
         workdir = Path(settings.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
+        providers = build_providers(settings)
+        guard_providers(providers, settings)
         self.context = Context(
             settings=settings,
             sessions=create_sessionmaker(self.engine),
-            providers=build_providers(settings),
+            providers=providers,
             workdir=workdir,
             queues=queue_probe(settings.redis_url),
         )

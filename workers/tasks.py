@@ -74,7 +74,7 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
             countdown_s=round(settled.retry_in, 2),
             error_type=settled.error_type,
         )
-        raise task.retry(countdown=settled.retry_in, max_retries=None)
+        raise task.retry(countdown=settled.retry_in)
     send(settled.dispatches)
 
 

@@ -22,6 +22,7 @@ from google.genai import types
 from pydantic import BaseModel, ValidationError
 
 from pipeline.errors import PermanentStageError, SafetyDeclined, TransientStageError
+from pipeline.providers.protocols import NoGuard, ProviderGuard
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -49,10 +50,17 @@ class Usage:
 
 
 class GeminiCaller:
+    PROVIDER = "gemini"
+
     def __init__(self, client: genai.Client, model: str, timeout_seconds: float) -> None:
         self._client = client
         self.model = model
         self._timeout_ms = int(timeout_seconds * 1000)
+        self.guard: ProviderGuard = NoGuard()
+
+    def use_guard(self, guard: ProviderGuard) -> None:
+        """The worker's breaker and rate limit (workers/guard.py), for every call."""
+        self.guard = guard
 
     async def generate(
         self, system: str, prompt: str, schema: type[M], temperature: float = 0.2
@@ -65,16 +73,20 @@ class GeminiCaller:
             temperature=temperature,
             http_options=types.HttpOptions(timeout=self._timeout_ms),
         )
-        try:
-            response = await self._client.aio.models.generate_content(
-                model=self.model, contents=prompt, config=config
-            )
-        except genai_errors.APIError as e:
-            raise _stage_error(e) from None
-        except (httpx.TimeoutException, httpx.TransportError, TimeoutError) as e:
-            raise TransientStageError(
-                f"the AI service did not answer ({type(e).__name__})"
-            ) from None
+
+        async def call() -> types.GenerateContentResponse:
+            try:
+                return await self._client.aio.models.generate_content(
+                    model=self.model, contents=prompt, config=config
+                )
+            except genai_errors.APIError as e:
+                raise _stage_error(e) from None
+            except (httpx.TimeoutException, httpx.TransportError, TimeoutError) as e:
+                raise TransientStageError(
+                    f"the AI service did not answer ({type(e).__name__})"
+                ) from None
+
+        response = await self.guard.call(self.PROVIDER, call)
         _refuse_if_blocked(response)
         usage = response.usage_metadata
         spent = Usage(

@@ -18,7 +18,12 @@ from pydantic import BaseModel, Field
 
 from pipeline.catalog import Catalog
 from pipeline.providers.gemini import GeminiCaller, InvalidOutput
-from pipeline.providers.protocols import TopicOption, TopicResolver, Understanding
+from pipeline.providers.protocols import (
+    ProviderGuard,
+    TopicOption,
+    TopicResolver,
+    Understanding,
+)
 
 log = structlog.get_logger("vividly.nlu")
 
@@ -55,6 +60,9 @@ class GeminiTopicResolver:
         self._fallback = fallback
         self._rank = rank
         self._threshold = confidence_threshold
+
+    def use_guard(self, guard: ProviderGuard) -> None:
+        self._caller.use_guard(guard)
 
     async def understand(self, query: str, catalog: Catalog) -> Understanding:
         ranked = await asyncio.to_thread(self._rank, query, catalog)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from pipeline.catalog import Catalog, InterestInfo, TopicInfo
 from pipeline.lesson import Lesson
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,22 @@ class ObjectStorage(Protocol):
     def location_for(self, key: str) -> str:
         """The location an object stored under `key` has (ValueError for a bad key)."""
         ...
+
+
+class ProviderGuard(Protocol):
+    """Admission for the calls to an external provider: a circuit breaker and a rate
+    limit per provider, shared by every worker (workers/guard.py keeps them in Redis).
+    `call` raises ProviderDeferred when the provider cannot take the call yet; the
+    call's own TransientStageErrors count towards opening the breaker."""
+
+    async def call(self, provider: str, fn: Callable[[], Awaitable[T]]) -> T: ...
+
+
+class NoGuard:
+    """No breaker, no limit: in-process use (tests, the CLI) and the offline providers."""
+
+    async def call(self, provider: str, fn: Callable[[], Awaitable[T]]) -> T:
+        return await fn()
 
 
 class ArchiveWarehouse(Protocol):

@@ -18,6 +18,7 @@ from pipeline.catalog import InterestInfo, TopicInfo
 from pipeline.errors import PermanentStageError
 from pipeline.lesson import WORDS_PER_MINUTE, CheckQuestion, Lesson, Section
 from pipeline.providers.gemini import GeminiCaller, InvalidOutput, Usage
+from pipeline.providers.protocols import ProviderGuard
 
 PROMPT_VERSION = "script-1"
 MIN_SECONDS, MAX_SECONDS = 60.0, 180.0
@@ -66,6 +67,9 @@ class GeminiScriptWriter:
     def __init__(self, caller: GeminiCaller) -> None:
         self._caller = caller
         self.last_usage: Usage | None = None
+
+    def use_guard(self, guard: ProviderGuard) -> None:
+        self._caller.use_guard(guard)
 
     async def write(
         self, topic: TopicInfo, interest: InterestInfo, style: str, grade_level: int | None

@@ -20,7 +20,7 @@ from google.api_core import exceptions as api_exceptions
 from google.cloud import texttospeech
 
 from pipeline.errors import PermanentStageError, TransientStageError
-from pipeline.providers.protocols import Audio
+from pipeline.providers.protocols import Audio, NoGuard, ProviderGuard
 from pipeline.providers.speech_espeak import probe_audio_seconds
 
 MAX_REQUEST_BYTES = 5000
@@ -77,14 +77,27 @@ def strip_id3(mp3: bytes) -> bytes:
 
 
 class GoogleSpeech:
+    PROVIDER = "google_tts"
+
     def __init__(self, client: Any, voice: Voice) -> None:
         self._client = client
         self.voice = voice
         self.last_characters = 0
+        self.guard: ProviderGuard = NoGuard()
+
+    def use_guard(self, guard: ProviderGuard) -> None:
+        """The worker's breaker and rate limit (workers/guard.py), for every request."""
+        self.guard = guard
 
     async def synthesize(self, text: str, workdir: Path) -> Audio:
         parts = chunks(text)
-        mp3s = [await asyncio.to_thread(self._synthesize, p) for p in parts]
+        mp3s = []
+        for part in parts:
+
+            async def one(text: str = part) -> bytes:
+                return await asyncio.to_thread(self._synthesize, text)
+
+            mp3s.append(await self.guard.call(self.PROVIDER, one))
         # MPEG frames concatenate; a tag at the head of a later part would sit mid-stream.
         audio = b"".join([mp3s[0], *(strip_id3(m) for m in mp3s[1:])])
         path = workdir / "narration.mp3"
