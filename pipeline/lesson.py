@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, Field, field_validator
 
 # Narration length limits: the product asks for 60-180 s lessons.
@@ -33,6 +35,8 @@ class Lesson(BaseModel):
     sections: list[Section] = Field(min_length=3, max_length=7)
     recap: str = Field(min_length=1)
     check_question: CheckQuestion
+    # Who wrote it: provider, and for a model its name, prompt version and tokens spent.
+    provenance: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("check_question")
     @classmethod

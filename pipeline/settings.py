@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from pipeline.costs import DEFAULT_PRICES
+
 # The passwords docker-compose.yml and the README show as examples: usable by anyone who
 # read them, so a deployment outside the dev profile refuses to start with them.
 EXAMPLE_PASSWORDS = frozenset({"vividly", "change-me", "secret", "password", "postgres"})
@@ -66,6 +68,8 @@ class Settings(BaseSettings):
     # Cluster-wide, per provider (workers/guard.py): "N/minute", "N/5 seconds"…
     gemini_rate_limit: str = "60/minute"
     tts_rate_limit: str = "300/minute"
+    # USD per million tokens / characters, for generation_metadata's estimated cost.
+    price_table: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     # A provider's breaker opens after this many transient failures in a row, for this long.
     provider_failures_to_open: int = Field(default=5, ge=1)
     provider_open_seconds: float = Field(default=30.0, gt=0)

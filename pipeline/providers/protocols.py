@@ -47,6 +47,8 @@ class Audio:
     mime_type: str  # audio/mpeg or audio/ogg
     extension: str  # "mp3" or "opus"
     duration_seconds: float
+    # Who spoke it: provider, and for a service its voice and the characters sent.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
 
 class SpeechSynthesizer(Protocol):

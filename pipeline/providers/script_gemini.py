@@ -89,13 +89,28 @@ class GeminiScriptWriter:
             }
         )
         errors = ""
+        spent = [0, 0]  # input, output tokens, a repair's included
         for attempt in (1, 2):
             text = prompt if attempt == 1 else f"{prompt}\nYour last answer was invalid: {errors}"
             try:
                 draft, self.last_usage = await self._caller.generate(SYSTEM, text, LessonDraft)
-                return _lesson(draft, topic, interest, style, band)
+                spent = [
+                    spent[0] + self.last_usage.input_tokens,
+                    spent[1] + self.last_usage.output_tokens,
+                ]
+                lesson = _lesson(draft, topic, interest, style, band)
             except InvalidOutput as e:
                 errors = e.errors
+                continue
+            lesson.provenance = {
+                "provider": "gemini",
+                "model": self._caller.model,
+                "prompt_version": PROMPT_VERSION,
+                "input_tokens": spent[0],
+                "output_tokens": spent[1],
+                "attempts": attempt,
+            }
+            return lesson
         raise PermanentStageError(
             f"The script model ({self._caller.model}, prompt {PROMPT_VERSION}) gave an invalid "
             f"lesson twice ({errors}); check the model setting, then retry the request."

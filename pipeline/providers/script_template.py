@@ -146,6 +146,7 @@ class TemplateScriptWriter:
             hook=hook,
             sections=sections,
             recap=recap,
+            provenance={"provider": "template"},
             check_question=CheckQuestion(
                 question=f"Check your understanding: which statement about {topic.title} is true?",
                 options=options,

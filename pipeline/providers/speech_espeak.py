@@ -76,7 +76,7 @@ class EspeakSpeech:
             raise TransientStageError("could not encode the narration to MP3") from e
         finally:
             wav.unlink(missing_ok=True)
-        return Audio(path=mp3, mime_type="audio/mpeg", extension="mp3", duration_seconds=duration)
+        return Audio(mp3, "audio/mpeg", "mp3", duration, {"provider": "espeak"})
 
     async def _run_espeak(self, text: str, wav: Path) -> None:
         wav.unlink(missing_ok=True)  # a killed earlier attempt may have left half a file

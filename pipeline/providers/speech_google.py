@@ -104,7 +104,12 @@ class GoogleSpeech:
         path.write_bytes(audio)
         self.last_characters = sum(len(p) for p in parts)
         seconds = await asyncio.to_thread(probe_audio_seconds, path)
-        return Audio(path, "audio/mpeg", "mp3", seconds)
+        provenance = {
+            "provider": self.PROVIDER,
+            "voice": self.voice.name,
+            "characters": self.last_characters,
+        }
+        return Audio(path, "audio/mpeg", "mp3", seconds, provenance)
 
     def _synthesize(self, text: str) -> bytes:
         try:

@@ -6,6 +6,7 @@ import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -15,6 +16,7 @@ from pipeline import request_meta as M
 from pipeline import single_flight
 from pipeline.cache import object_key
 from pipeline.context import Context
+from pipeline.costs import estimated_cost_usd
 from pipeline.errors import PermanentStageError, SafetyDeclined
 from pipeline.lesson import Lesson
 from pipeline.runner import BaseStage, Dispatch
@@ -26,6 +28,7 @@ class Narration:
     audio_url: str
     duration_seconds: float
     mime_type: str
+    provenance: dict[str, Any]  # who wrote the script and who spoke it, and the cost
 
 
 async def load_lesson(ctx: Context, url: str | None) -> Lesson:
@@ -53,7 +56,14 @@ class AudioStage(BaseStage[Narration]):
                 audio.path,
                 audio.mime_type,
             )
-        return Narration(url, audio.duration_seconds, audio.mime_type)
+        provenance = {
+            "script": lesson.provenance,
+            "speech": audio.provenance,
+            "estimated_cost_usd": estimated_cost_usd(
+                lesson.provenance, audio.provenance, ctx.settings.price_table
+            ),
+        }
+        return Narration(url, audio.duration_seconds, audio.mime_type, provenance)
 
     async def complete(
         self, repo: Repository, ctx: Context, row: RequestRow, result: Narration
@@ -67,7 +77,7 @@ class AudioStage(BaseStage[Narration]):
                 script_url=row.metadata[M.SCRIPT_URL],
                 audio_url=result.audio_url,
                 duration_seconds=math.ceil(result.duration_seconds),
-                generation_metadata={"audio_mime_type": result.mime_type},
+                generation_metadata={"audio_mime_type": result.mime_type, **result.provenance},
             )
 
         return await single_flight.fast_path(repo, row, save_content)

@@ -39,6 +39,16 @@ async def test_a_lesson_from_gemini_and_google_tts_end_to_end(api, worker, googl
     prompts = [call["prompt"] for call in google.gemini_calls]
     assert any('"candidates"' in p for p in prompts) and any('"facts"' in p for p in prompts)
     assert google.tts_calls and c["duration_seconds"] > 0  # narrated by the TTS stand-in
+    # Costs and provenance, on the content row.
+    meta = c["generation_metadata"]
+    assert meta["script"]["provider"] == "gemini" and meta["script"]["model"] == "gemini-2.5-flash"
+    assert meta["script"]["prompt_version"] and meta["script"]["output_tokens"] > 0
+    assert meta["speech"] == {
+        "provider": "google_tts",
+        "voice": "en-US-Neural2-F",
+        "characters": sum(len(call["text"]) for call in google.tts_calls),
+    }
+    assert meta["estimated_cost_usd"] > 0
     # Nothing that identifies the student left the system.
     sent = json.dumps([*google.gemini_calls, *google.tts_calls])
     assert STUDENT not in sent and "@" not in sent
