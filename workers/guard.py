@@ -24,8 +24,9 @@ from purgatory import AsyncCircuitBreakerFactory, AsyncRedisUnitOfWork
 from purgatory.domain.model import OpenedState
 
 from pipeline.context import Providers
-from pipeline.errors import PermanentStageError, ProviderDeferred
+from pipeline.errors import PermanentStageError, ProviderDeferred, TransientStageError
 from pipeline.settings import Settings
+from workers.metrics import record_provider_call
 
 T = TypeVar("T")
 log = structlog.get_logger("vividly.guard")
@@ -57,13 +58,25 @@ class RedisProviderGuard:
         try:
             async with breaker:
                 await self._admit(provider)
-                return await fn()
+                result = await fn()
         except OpenedState as e:
             wait = max(e.opened_at + self._open_seconds - time.time(), 0.5)
             log.info("provider call deferred", provider=provider, reason="breaker open")
+            record_provider_call(provider, "breaker_open")
             raise ProviderDeferred(
                 f"{provider} is failing; calls resume after a pause", retry_after=wait
             ) from None
+        except ProviderDeferred:
+            record_provider_call(provider, "rate_limited")
+            raise
+        except PermanentStageError:
+            record_provider_call(provider, "permanent")
+            raise
+        except TransientStageError:
+            record_provider_call(provider, "transient")
+            raise
+        record_provider_call(provider, "ok")
+        return result
 
     async def _admit(self, provider: str) -> None:
         item = self._limits.get(provider)

@@ -103,6 +103,13 @@ class Instruments:
         )
         for result in CACHE_RESULTS:  # every series exists from the start, at zero
             self.cache_lookups.labels(result)
+        self.provider_calls = Counter(
+            "vividly_provider_calls",
+            "Calls to external providers (gemini, google_tts) by outcome: ok, transient, "
+            "permanent, or deferred (not made: breaker_open, rate_limited).",
+            ["provider", "outcome"],
+            registry=None,
+        )
 
 
 @functools.cache
@@ -121,6 +128,11 @@ def record_stage(stage: str, outcome: str, error_kind: str, seconds: float) -> N
 @_never_raises
 def record_cache(result: str) -> None:
     instruments().cache_lookups.labels(result).inc()
+
+
+@_never_raises
+def record_provider_call(provider: str, outcome: str) -> None:
+    instruments().provider_calls.labels(provider, outcome).inc()
 
 
 # ---- computed at scrape time in the worker's main process ----------------------------

@@ -132,3 +132,48 @@ def test_struggling_students(activity_db: str) -> None:
     (row,) = rows
     assert row.id == S2 and row.struggling_topics == 2 and row.simplify_requests == 2
     assert sorted(row.topics) == ["Newton's Laws", "Newton's Third Law"]
+
+
+def test_usage_and_cost_per_district_per_day() -> None:
+    """Generated lessons count for the district of the student whose request led them;
+    cache hits that reused a lesson cost nothing and are not counted."""
+    import json
+    from datetime import UTC, datetime, timedelta
+
+    from db.usage import usage_per_district_day
+    from tests.support import migrate, scratch_database
+
+    meta = {
+        "script": {"provider": "gemini", "input_tokens": 1200, "output_tokens": 800},
+        "speech": {"provider": "google_tts", "characters": 2000},
+        "estimated_cost_usd": 0.0356,
+    }
+    with scratch_database("vividly_usage") as db:
+        migrate(db)
+        run_seed(db)
+        with connect(db) as c:
+            for n, key in enumerate(("k1", "k2")):
+                c.execute(
+                    "INSERT INTO generated_content (id, topic_id, interest_id, cache_key, "
+                    "content_type, generation_metadata) VALUES (%s, %s, 'int_basketball', %s, "
+                    "'vivid_learning', %s)",
+                    (f"gc_{key}", NEWTON3 if n == 0 else MOMENTUM, key, json.dumps(meta)),
+                )
+            rows = [
+                ("r1", S1, "gc_k1", False),
+                ("r2", S2, "gc_k2", False),
+                ("r3", S3, "gc_k1", True),
+            ]
+            for rid, student, content, hit in rows:
+                c.execute(
+                    "INSERT INTO content_requests (id, student_id, original_query, status, "
+                    "generated_content_id, cache_hit, completed_at) "
+                    "VALUES (%s, %s, 'q', 'completed', %s, %s, now())",
+                    (rid, student, content, hit),
+                )
+            c.commit()
+        since = datetime.now(UTC) - timedelta(days=1)
+        (usage,) = query(db, usage_per_district_day, since)
+    assert usage.district_id == "org_demo_district"  # the demo school's district
+    assert (usage.lessons_generated, usage.input_tokens, usage.output_tokens) == (2, 2400, 1600)
+    assert usage.tts_characters == 4000 and usage.estimated_cost_usd == pytest.approx(0.0712)

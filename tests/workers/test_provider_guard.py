@@ -4,6 +4,9 @@ a rate limit holds across two workers, measured at the stand-in."""
 
 from __future__ import annotations
 
+import asyncio
+import urllib.request
+
 import pytest
 
 from tests.support import WorkerProcess
@@ -12,6 +15,11 @@ from tests.workers.helpers import row, settle
 pytestmark = pytest.mark.usefixtures("fakes")
 
 STUDENT = "user_demo_student_1"
+
+
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
 
 
 def gemini_nlu(google, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -37,14 +45,23 @@ async def test_an_outage_opens_the_breaker_and_fails_nothing(api, worker, google
         PROVIDER_FAILURES_TO_OPEN=str(threshold),
         PROVIDER_OPEN_SECONDS=str(open_seconds),
     )
-    with worker.stopped(), WorkerProcess.start(env=env):
+    with worker.stopped(), WorkerProcess.start(env=env) as w:
         google.outage(outage)
         ids = await submit_many(api, 30)
         done = [await settle(rid, {"completed", "failed"}, 120) for rid in ids]
+        scraped = await asyncio.to_thread(scrape, w.metrics_url)
     failed = [r["error_message"] for r in done if r["status"] != "completed"]
     reached = google.calls_during_outage()
     print(f"\n{len(ids)} requests; {reached} calls reached the provider during the outage")
     assert failed == []
+    deferred = [
+        float(line.rsplit(" ", 1)[1])
+        for line in scraped.splitlines()
+        if line.startswith("vividly_provider_calls_total{")
+        and 'provider="gemini"' in line
+        and 'outcome="breaker_open"' in line
+    ]
+    assert deferred and deferred[0] > 0  # ops see the breaker at work
     # The first `threshold` failures open it; after that only half-open trials get
     # through, a few per reopening (two pool children), never one per request.
     assert reached <= threshold + 2 * (int(outage / open_seconds) + 1) + 2 < len(ids)

@@ -160,3 +160,37 @@ def failed_command(
         for r in rows:
             out.print(f"{r['id']}  {r['stage']}  {r['updated_at']:%Y-%m-%d %H:%M}", highlight=False)
     out.print(f"{len(rows)} failed request(s)", highlight=False)
+
+
+@app.command("usage")
+def usage_command(
+    since: str = typer.Option("7d", "--since", help="ISO time or 2h, 3d."),
+) -> None:
+    """Provider usage and estimated cost per district per day (lessons generated)."""
+    from db.session import create_engine, create_sessionmaker, unit_of_work
+    from db.usage import usage_per_district_day
+
+    cutoff = clear_errors(lambda: parse_since(since))
+
+    async def go():  # type: ignore[no-untyped-def]
+        engine = create_engine(get_settings().database_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as s:
+                return await usage_per_district_day(s, cutoff)
+        finally:
+            await engine.dispose()
+
+    rows = run(go)
+    out.print(
+        "day         district                 lessons  tokens in/out      tts chars  cost USD",
+        highlight=False,
+    )
+    for r in rows:
+        out.print(
+            f"{r.day}  {r.district_id:24} {r.lessons_generated:7}  "
+            f"{r.input_tokens:>8}/{r.output_tokens:<8}  {r.tts_characters:9}  "
+            f"{r.estimated_cost_usd:8.4f}",
+            highlight=False,
+        )
+    total = sum(r.estimated_cost_usd for r in rows)
+    out.print(f"{len(rows)} district-day(s), estimated ${total:.4f}", highlight=False)

@@ -1,0 +1,64 @@
+"""Provider usage and estimated cost per district per day, from the generation metadata
+of the lessons each district's students caused to be generated (the request that led a
+generation, not the cache hits that reused it).
+
+One idiom: plain SQL in `text()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True)
+class DistrictUsage:
+    day: date
+    district_id: str
+    lessons_generated: int
+    input_tokens: int
+    output_tokens: int
+    tts_characters: int
+    estimated_cost_usd: float
+
+
+# A school's district is its parent; a district (or a school without one) is its own.
+_USAGE = text("""
+    SELECT (cr.completed_at AT TIME ZONE 'UTC')::date AS day,
+           COALESCE(o.parent_id, o.id) AS district_id,
+           count(*) AS lessons_generated,
+           COALESCE(sum((gc.generation_metadata->'script'->>'input_tokens')::bigint), 0)
+               AS input_tokens,
+           COALESCE(sum((gc.generation_metadata->'script'->>'output_tokens')::bigint), 0)
+               AS output_tokens,
+           COALESCE(sum((gc.generation_metadata->'speech'->>'characters')::bigint), 0)
+               AS tts_characters,
+           COALESCE(sum((gc.generation_metadata->>'estimated_cost_usd')::numeric), 0)
+               AS estimated_cost_usd
+    FROM content_requests cr
+    JOIN generated_content gc ON gc.id = cr.generated_content_id
+    JOIN users u ON u.id = cr.student_id
+    JOIN organizations o ON o.id = u.org_id
+    WHERE cr.cache_hit = false AND cr.completed_at >= :since
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+""")
+
+
+async def usage_per_district_day(session: AsyncSession, since: datetime) -> list[DistrictUsage]:
+    rows = await session.execute(_USAGE, {"since": since})
+    return [
+        DistrictUsage(
+            r.day,
+            r.district_id,
+            int(r.lessons_generated),
+            int(r.input_tokens),
+            int(r.output_tokens),
+            int(r.tts_characters),
+            float(r.estimated_cost_usd),
+        )
+        for r in rows
+    ]
