@@ -53,13 +53,35 @@ def _content_row(row: Any) -> ContentRow:
 
 _BY_KEY = text("SELECT * FROM generated_content WHERE cache_key = :key")
 _BY_ID = text("SELECT * FROM generated_content WHERE id = :id")
+# Retired content keeps its row (feedback and progress point at it) under a key no lookup
+# asks for, so the next request for it generates anew. Content a live request still
+# works on is left alone.
+_RETIRE = text("""
+    UPDATE generated_content AS g
+    SET cache_key = 'retired:' || g.id,
+        generation_metadata = COALESCE(g.generation_metadata, '{}'::jsonb)
+            || jsonb_build_object('retired_at', now(), 'retired_key', g.cache_key)
+    WHERE g.cache_key NOT LIKE 'retired:%'
+      AND (CAST(:topic AS text) IS NULL OR g.topic_id = :topic)
+      AND (CAST(:interest AS text) IS NULL OR g.interest_id = :interest)
+      AND (CAST(:version AS text) IS NULL OR g.generation_metadata->>'content_version' = :version)
+      AND NOT EXISTS (
+          SELECT 1 FROM content_requests cr
+          WHERE cr.generated_content_id = g.id AND cr.status NOT IN ('completed', 'failed'))
+    RETURNING g.id
+""")
 _KEY_OF = text("SELECT topic_id, interest_id, style FROM generated_content WHERE id = :id")
 # Insert the vivid_now row of a key, or refresh its script and audio.
 _SAVE_FAST_PATH = text("""
     INSERT INTO generated_content AS g
         (id, topic_id, interest_id, style, cache_key, content_type, script_url, audio_url,
          duration_seconds, generation_metadata)
-    VALUES (:id, :topic_id, :interest_id, :style, :key, 'vivid_now', :script_url,
+    -- The id derives from the key; if a retired row (cache purge) holds it, the new
+    -- lesson gets a suffix. Under the key's lock, so two writers never race for it.
+    VALUES (CASE WHEN EXISTS (SELECT 1 FROM generated_content
+                              WHERE id = :id AND cache_key <> :key)
+                 THEN :id || '_' || substr(md5(random()::text), 1, 8) ELSE :id END,
+            :topic_id, :interest_id, :style, :key, 'vivid_now', :script_url,
             :audio_url, :duration, CAST(:meta AS jsonb))
     ON CONFLICT (cache_key) DO UPDATE SET
         script_url = excluded.script_url,
@@ -101,6 +123,13 @@ class ContentStore:
     async def by_key(self, cache_key: str) -> ContentRow | None:
         row = (await self.s.execute(_BY_KEY, {"key": cache_key})).one_or_none()
         return _content_row(row) if row else None
+
+    async def retire(
+        self, *, topic_id: str | None, interest_id: str | None, version: str | None
+    ) -> list[str]:
+        """Take matching content out of the cache (see _RETIRE); the ids retired."""
+        params = {"topic": topic_id, "interest": interest_id, "version": version}
+        return [r[0] for r in await self.s.execute(_RETIRE, params)]
 
     async def get(self, content_id: str) -> ContentRow | None:
         row = (await self.s.execute(_BY_ID, {"id": content_id})).one_or_none()

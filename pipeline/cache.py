@@ -1,15 +1,57 @@
-"""Cache keys (seed: SHA-256 of "topic_id|interest_id|style") and object layout."""
+"""Cache keys and object layout.
+
+The seed's key is SHA-256 of "topic_id|interest_id|style". Ours adds the content version
+(what writes, speaks and renders the lesson, with their prompt and voice): a documented
+deviation, so that switching the script model or the voice, or changing a prompt,
+makes new lessons instead of serving the old ones as if they were new. The key stays a
+64-character hex digest in the seed's column.
+"""
 
 from __future__ import annotations
 
 import hashlib
+from typing import Protocol
 
 DEFAULT_STYLE = "conversational"
 STYLES = frozenset({"conversational", "simpler", "detailed", "storytelling"})
 
+# Bump a version when its provider's output changes for the same inputs.
+TEMPLATE_VERSION = "template-1"
+GEMINI_SCRIPT_PROMPT_VERSION = "script-1"
+ESPEAK_VERSION = "espeak-1"
+GOOGLE_TTS_VERSION = "google-tts-1"
+VIDEO_VERSION = "slides-1"
 
-def cache_key(topic_id: str, interest_id: str, style: str) -> str:
-    return hashlib.sha256(f"{topic_id}|{interest_id}|{style}".encode()).hexdigest()
+
+class VersionSettings(Protocol):
+    @property
+    def script_provider(self) -> str: ...
+    @property
+    def speech_provider(self) -> str: ...
+    @property
+    def gemini_model(self) -> str: ...
+    @property
+    def tts_voice(self) -> str: ...
+    @property
+    def tts_speaking_rate(self) -> float: ...
+
+
+def content_version(settings: VersionSettings) -> str:
+    """What makes a lesson for these settings, as one string (e.g.
+    "template-1|espeak-1|slides-1")."""
+    if settings.script_provider == "gemini":
+        script = f"gemini:{settings.gemini_model}:{GEMINI_SCRIPT_PROMPT_VERSION}"
+    else:
+        script = TEMPLATE_VERSION
+    if settings.speech_provider == "google":
+        speech = f"{GOOGLE_TTS_VERSION}:{settings.tts_voice}:{settings.tts_speaking_rate}"
+    else:
+        speech = ESPEAK_VERSION
+    return f"{script}|{speech}|{VIDEO_VERSION}"
+
+
+def cache_key(topic_id: str, interest_id: str, style: str, version: str) -> str:
+    return hashlib.sha256(f"{topic_id}|{interest_id}|{style}|{version}".encode()).hexdigest()
 
 
 def object_key(key: str, name: str) -> str:

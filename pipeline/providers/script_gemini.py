@@ -14,13 +14,14 @@ import json
 
 from pydantic import BaseModel, Field
 
+from pipeline.cache import GEMINI_SCRIPT_PROMPT_VERSION
 from pipeline.catalog import InterestInfo, TopicInfo
 from pipeline.errors import PermanentStageError
 from pipeline.lesson import WORDS_PER_MINUTE, CheckQuestion, Lesson, Section
 from pipeline.providers.gemini import GeminiCaller, InvalidOutput, Usage
 from pipeline.providers.protocols import ProviderGuard
 
-PROMPT_VERSION = "script-1"
+PROMPT_VERSION = GEMINI_SCRIPT_PROMPT_VERSION
 MIN_SECONDS, MAX_SECONDS = 60.0, 180.0
 MIN_WORDS = round(MIN_SECONDS * WORDS_PER_MINUTE / 60)
 MAX_WORDS = round(MAX_SECONDS * WORDS_PER_MINUTE / 60)

@@ -14,7 +14,7 @@ from db.repository import Repository
 from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline import single_flight
-from pipeline.cache import object_key
+from pipeline.cache import content_version, object_key
 from pipeline.context import Context
 from pipeline.costs import estimated_cost_usd
 from pipeline.errors import PermanentStageError, SafetyDeclined
@@ -77,7 +77,11 @@ class AudioStage(BaseStage[Narration]):
                 script_url=row.metadata[M.SCRIPT_URL],
                 audio_url=result.audio_url,
                 duration_seconds=math.ceil(result.duration_seconds),
-                generation_metadata={"audio_mime_type": result.mime_type, **result.provenance},
+                generation_metadata={
+                    "audio_mime_type": result.mime_type,
+                    "content_version": content_version(ctx.settings),
+                    **result.provenance,
+                },
             )
 
         return await single_flight.fast_path(repo, row, save_content)

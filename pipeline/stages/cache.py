@@ -5,7 +5,7 @@ from __future__ import annotations
 from db.repository import Repository
 from db.requests import RequestRow
 from pipeline import single_flight
-from pipeline.cache import cache_key
+from pipeline.cache import cache_key, content_version
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError
 from pipeline.runner import BaseStage, Dispatch
@@ -19,7 +19,7 @@ class CacheCheckStage(BaseStage[str]):
     async def work(self, ctx: Context, row: RequestRow) -> str:
         if row.topic_id is None or row.interest_id is None:
             raise PermanentStageError("The request has no topic or interest to look up.")
-        return cache_key(row.topic_id, row.interest_id, row.style)
+        return cache_key(row.topic_id, row.interest_id, row.style, content_version(ctx.settings))
 
     async def complete(
         self, repo: Repository, ctx: Context, row: RequestRow, result: str

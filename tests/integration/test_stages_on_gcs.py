@@ -10,11 +10,12 @@ import uuid
 
 from db.requests import Lease
 from pipeline.api import PipelineAPI
-from pipeline.cache import cache_key
+from pipeline.cache import cache_key, content_version
 from pipeline.context import Context
 from pipeline.providers.factory import open_storage
 from pipeline.providers.storage_gcs import GCSStorage
 from pipeline.runner import Dispatch, run_stage
+from pipeline.settings import get_settings
 from pipeline.stages import SPECS
 from tests.workers.helpers import content, row
 
@@ -49,7 +50,7 @@ async def test_a_lesson_is_stored_in_gcs_under_its_cache_key(
     r = row(rid)
     assert r["status"] == "completed", r["error_message"]
     assert stages_run == ["nlu", "cache_check", "script", "audio", "video"]
-    key = cache_key(r["topic_id"], "int_dance", "conversational")
+    key = cache_key(r["topic_id"], "int_dance", "conversational", content_version(get_settings()))
     c = content(r["generated_content_id"])
     prefix = f"gs://{bucket}/content/{key}/"
     for field, name in (

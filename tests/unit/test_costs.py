@@ -19,3 +19,16 @@ def test_a_gemini_script_narrated_by_google_tts() -> None:
 
 def test_the_embedded_providers_cost_nothing() -> None:
     assert estimated_cost_usd({"provider": "template"}, {"provider": "espeak"}, DEFAULT_PRICES) == 0
+
+
+def test_the_cache_key_changes_with_what_makes_the_lesson() -> None:
+    from pipeline.cache import cache_key, content_version
+    from pipeline.settings import Settings
+
+    embedded = content_version(Settings())
+    gemini = content_version(Settings(script_provider="gemini"))
+    other_model = content_version(Settings(script_provider="gemini", gemini_model="gemini-3"))
+    voice = content_version(Settings(speech_provider="google", tts_voice="en-GB-Neural2-A"))
+    assert len({embedded, gemini, other_model, voice}) == 4
+    keys = {cache_key("topic_x", "int_y", "conversational", v) for v in (embedded, gemini)}
+    assert len(keys) == 2 and all(len(k) == 64 for k in keys)  # still the seed's column

@@ -135,3 +135,31 @@ async def test_failed_lists_by_stage_and_retry_by_filter(api) -> None:
 
     nothing = vividly("retry")
     assert nothing.returncode == 2 and "give a request id" in nothing.stderr
+
+
+async def test_cache_purge_takes_a_lesson_out_so_the_next_request_regenerates(api) -> None:
+    from tests import fakes
+    from tests.workers.helpers import content, scalar, settle
+
+    topic_id, query = fresh_topic()
+    first = await settle(await api.submit_request("user_demo_student_1", query))
+    assert first["status"] == "completed" and fakes.calls("script") == 1
+
+    refused = vividly("cache", "purge")
+    assert refused.returncode == 1 and "at least one of" in refused.stderr
+    purged = vividly("cache", "purge", "--topic", topic_id)
+    assert purged.returncode == 0 and "1 lesson(s) taken out" in purged.stdout, purged.stderr
+    old = content(first["generated_content_id"])
+    assert old["cache_key"] == f"retired:{old['id']}"  # the row stays, out of the cache
+    assert (
+        scalar(
+            "SELECT count(*) FROM audit_logs WHERE action = 'cache.purge' AND metadata->'ids' ? %s",
+            old["id"],
+        )
+        == 1
+    )
+
+    again = await settle(await api.submit_request("user_demo_student_1", query))
+    assert again["status"] == "completed", again["error_message"]
+    assert again["cache_hit"] is False
+    assert again["generated_content_id"] != old["id"] and fakes.calls("script") == 2

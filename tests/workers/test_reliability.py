@@ -19,8 +19,9 @@ import psycopg
 import pytest
 
 from db.session import unit_of_work
-from pipeline.cache import cache_key
+from pipeline.cache import cache_key, content_version
 from pipeline.dispatch import Dispatch
+from pipeline.settings import get_settings
 from pipeline.states import Stage
 from tests import chaos, fakes
 from tests.support import TEST_ENV, WorkerProcess, connect, wait_for
@@ -166,7 +167,9 @@ async def test_poison_request_fails_after_n_crashes_and_the_others_complete(api)
 
 async def test_soft_time_limit_while_the_cache_key_lock_is_held(api) -> None:
     topic_id, title = fresh_topic()
-    key = cache_key(topic_id, "int_music_production", "conversational")
+    key = cache_key(
+        topic_id, "int_music_production", "conversational", content_version(get_settings())
+    )
     with (
         chaos.Cluster(workers=1, concurrency=2),
         psycopg.connect(chaos.PG_ADMIN_URL.rpartition("/")[0] + f"/{TEST_ENV.database}",

@@ -194,3 +194,42 @@ def usage_command(
         )
     total = sum(r.estimated_cost_usd for r in rows)
     out.print(f"{len(rows)} district-day(s), estimated ${total:.4f}", highlight=False)
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="The lesson cache.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("purge")
+def cache_purge(
+    topic: str | None = typer.Option(None, "--topic"),
+    interest: str | None = typer.Option(None, "--interest"),
+    version: str | None = typer.Option(None, "--version", help="A content_version to retire."),
+) -> None:
+    """Take lessons out of the cache, so the next request for them generates anew. The
+    rows stay (feedback and progress point at them), under a key no lookup uses."""
+    from db.audit import AuditTrail
+    from db.content import ContentStore
+    from db.session import create_engine, create_sessionmaker, unit_of_work
+
+    if topic is None and interest is None and version is None:
+        err.print("error: give at least one of --topic, --interest, --version")
+        raise typer.Exit(1)
+
+    async def go() -> list[str]:
+        engine = create_engine(get_settings().database_url)
+        try:
+            async with unit_of_work(create_sessionmaker(engine)) as s:
+                ids = await ContentStore(s).retire(
+                    topic_id=topic, interest_id=interest, version=version
+                )
+                filters = {"topic_id": topic, "interest_id": interest, "version": version}
+                await AuditTrail(s).record(
+                    "cache.purge", "generated_content", None, {**filters, "ids": ids}
+                )
+                return ids
+        finally:
+            await engine.dispose()
+
+    ids = run(go)
+    out.print(f"{len(ids)} lesson(s) taken out of the cache", highlight=False)
