@@ -62,3 +62,41 @@ async def usage_per_district_day(session: AsyncSession, since: datetime) -> list
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class DistrictBudget:
+    district_id: str | None
+    daily_budget_usd: float | None  # the district's own (organizations.metadata), if set
+    spent_today_usd: float  # estimated, lessons completed since 00:00 UTC
+
+
+_BUDGET = text("""
+    WITH d AS (
+        SELECT COALESCE(o.parent_id, o.id) AS district_id
+        FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.id = :student
+    )
+    SELECT d.district_id,
+           (SELECT (metadata->>'daily_budget_usd')::numeric FROM organizations
+            WHERE id = d.district_id
+              AND metadata->>'daily_budget_usd' ~ '^[0-9]+(\\.[0-9]+)?$') AS budget,
+           COALESCE((
+               SELECT sum((gc.generation_metadata->>'estimated_cost_usd')::numeric)
+               FROM content_requests cr
+               JOIN generated_content gc ON gc.id = cr.generated_content_id
+               JOIN users u ON u.id = cr.student_id
+               JOIN organizations o ON o.id = u.org_id
+               WHERE COALESCE(o.parent_id, o.id) = d.district_id AND cr.cache_hit = false
+                 AND cr.completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC')
+                                        AT TIME ZONE 'UTC'), 0) AS spent
+    FROM d
+""")
+
+
+async def district_budget(session: AsyncSession, student_id: str) -> DistrictBudget:
+    """The student's district, its own daily budget if it has one, and today's spend."""
+    row = (await session.execute(_BUDGET, {"student": student_id})).one_or_none()
+    if row is None:
+        return DistrictBudget(None, None, 0.0)
+    budget = float(row.budget) if row.budget is not None else None
+    return DistrictBudget(row.district_id, budget, float(row.spent))

@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     # Cluster-wide, per provider (workers/guard.py): "N/minute", "N/5 seconds"…
     gemini_rate_limit: str = "60/minute"
     tts_rate_limit: str = "300/minute"
+    # A district's daily budget for generated lessons (USD); its metadata.daily_budget_usd
+    # wins. Past it, cache misses wait for tomorrow or are refused (cache hits served).
+    district_daily_budget_usd: float | None = Field(default=None, ge=0)
+    budget_exhausted: Literal["wait", "refuse"] = "refuse"
     # USD per million tokens / characters, for generation_metadata's estimated cost.
     price_table: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     # A provider's breaker opens after this many transient failures in a row, for this long.

@@ -33,9 +33,16 @@ _WAITING = (Status.cache_check,)
 _ATTACHED = (Status.cache_check, Status.fast_path_ready)
 
 
-async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
+async def decide(
+    repo: Repository,
+    row: RequestRow,
+    key: str,
+    admit_generation: Callable[[], Awaitable[None]] | None = None,
+) -> list[Dispatch]:
     """cache_check's decision for `row` (in cache_check): serve a full hit, join an
-    in-flight leader, lead the video from a script+audio hit, or lead a generation."""
+    in-flight leader, lead the video from a script+audio hit, or lead a generation.
+    `admit_generation` runs before a new generation is led (the district's budget); a
+    stage error it raises leaves everything as it was."""
     await repo.locks.cache_key(key)
     content = await repo.content.by_key(key)
     frm = Status.cache_check
@@ -71,6 +78,8 @@ async def decide(repo: Repository, row: RequestRow, key: str) -> list[Dispatch]:
         if row.metadata.get(M.RELEAD):
             await _fast_path_followers(repo, row.id, content.id)
         return [Dispatch(Stage.video, row.id)]
+    if admit_generation is not None:
+        await admit_generation()
     await repo.requests.transition(
         row.id,
         frm,

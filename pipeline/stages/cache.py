@@ -5,6 +5,7 @@ from __future__ import annotations
 from db.repository import Repository
 from db.requests import RequestRow
 from pipeline import single_flight
+from pipeline.budgets import admit_within_budget
 from pipeline.cache import cache_key, content_version
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError
@@ -24,4 +25,7 @@ class CacheCheckStage(BaseStage[str]):
     async def complete(
         self, repo: Repository, ctx: Context, row: RequestRow, result: str
     ) -> list[Dispatch]:
-        return await single_flight.decide(repo, row, result)
+        async def within_budget() -> None:
+            await admit_within_budget(repo, ctx, row.student_id)
+
+        return await single_flight.decide(repo, row, result, within_budget)

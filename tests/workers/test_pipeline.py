@@ -299,3 +299,33 @@ async def test_a_retry_is_served_content_finished_meanwhile(api) -> None:
     assert r["metadata"]["cache"] == "full_hit"
     assert r["generated_content_id"] == other["generated_content_id"]
     assert fakes.calls("speech") == 2  # the failed try and the other request: no third
+
+
+async def test_past_the_district_budget_misses_are_refused_and_hits_still_served(api) -> None:
+    from pipeline.budgets import BUDGET_MESSAGE
+    from tests.support import TEST_ENV, connect
+
+    _, cached = fresh_topic()
+    assert (await settle(await api.submit_request(STUDENT, cached)))["status"] == "completed"
+    _, fresh = fresh_topic()
+
+    def set_budget(value: str | None) -> None:
+        with connect(TEST_ENV.database) as c:
+            c.execute(
+                "UPDATE organizations SET metadata = CASE WHEN %s::text IS NULL "
+                "THEN metadata - 'daily_budget_usd' "
+                "ELSE metadata || jsonb_build_object('daily_budget_usd', %s::text) END "
+                "WHERE id = 'org_demo_district'",
+                (value, value),
+            )
+
+    set_budget("0")  # nothing more today
+    try:
+        miss = await settle(await api.submit_request(STUDENT, fresh))
+        hit = await settle(await api.submit_request(STUDENT, cached))
+    finally:
+        set_budget(None)
+    assert (miss["status"], miss["error_message"]) == ("failed", BUDGET_MESSAGE)
+    assert miss["metadata"]["failed_stage"] == "cache_check"
+    assert hit["status"] == "completed" and hit["cache_hit"] is True
+    assert fakes.calls("script") == 1  # only the first lesson was written
