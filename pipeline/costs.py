@@ -13,13 +13,25 @@ DEFAULT_PRICES: dict[str, float] = {
 }
 
 
+def unit_price(provider: str, measure: str, prices: dict[str, float]) -> float:
+    """USD per unit of `measure` (input_tokens, output_tokens, characters) at `provider`."""
+    if measure.endswith("_tokens"):
+        key = f"{provider}_{measure.removesuffix('_tokens')}_per_million_tokens"
+    else:
+        key = f"{provider}_per_million_{measure}"
+    return prices.get(key, 0.0) / 1_000_000
+
+
 def estimated_cost_usd(
     script: dict[str, Any], speech: dict[str, Any], prices: dict[str, float]
 ) -> float:
-    cost = 0.0
-    if script.get("provider") == "gemini":
-        cost += int(script.get("input_tokens", 0)) * prices["gemini_input_per_million_tokens"]
-        cost += int(script.get("output_tokens", 0)) * prices["gemini_output_per_million_tokens"]
-    if speech.get("provider") == "google_tts":
-        cost += int(speech.get("characters", 0)) * prices["google_tts_per_million_characters"]
-    return round(cost / 1_000_000, 6)
+    spent = [
+        (script, "input_tokens"),
+        (script, "output_tokens"),
+        (speech, "characters"),
+    ]
+    cost = sum(
+        int(part.get(measure, 0)) * unit_price(str(part.get("provider")), measure, prices)
+        for part, measure in spent
+    )
+    return round(cost, 6)

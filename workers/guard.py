@@ -24,9 +24,10 @@ from purgatory import AsyncCircuitBreakerFactory, AsyncRedisUnitOfWork
 from purgatory.domain.model import OpenedState
 
 from pipeline.context import Providers
+from pipeline.costs import unit_price
 from pipeline.errors import PermanentStageError, ProviderDeferred, TransientStageError
 from pipeline.settings import Settings
-from workers.metrics import record_provider_call
+from workers.metrics import record_provider_call, record_provider_usage
 
 T = TypeVar("T")
 log = structlog.get_logger("vividly.guard")
@@ -36,7 +37,12 @@ NAMESPACE = "vividly"
 
 class RedisProviderGuard:
     def __init__(
-        self, redis_url: str, rate_limits: dict[str, str], failures: int, open_seconds: float
+        self,
+        redis_url: str,
+        rate_limits: dict[str, str],
+        failures: int,
+        open_seconds: float,
+        prices: dict[str, float],
     ) -> None:
         self._breakers = AsyncCircuitBreakerFactory(
             default_threshold=failures,
@@ -49,6 +55,11 @@ class RedisProviderGuard:
         self._limiter = MovingWindowRateLimiter(storage)
         self._limits = {provider: parse(limit) for provider, limit in rate_limits.items()}
         self._ready = False
+        self._prices = prices
+
+    def count(self, provider: str, measure: str, amount: int) -> None:
+        cost = amount * unit_price(provider, measure, self._prices)
+        record_provider_usage(provider, measure, amount, cost)
 
     async def call(self, provider: str, fn: Callable[[], Awaitable[T]]) -> T:
         if not self._ready:
@@ -95,6 +106,7 @@ def guard_providers(providers: Providers, settings: Settings) -> None:
         {"gemini": settings.gemini_rate_limit, "google_tts": settings.tts_rate_limit},
         settings.provider_failures_to_open,
         settings.provider_open_seconds,
+        settings.price_table,
     )
     for provider in (providers.resolver, providers.writer, providers.speech):
         use_guard = getattr(provider, "use_guard", None)

@@ -110,6 +110,19 @@ class Instruments:
             ["provider", "outcome"],
             registry=None,
         )
+        self.provider_usage = Counter(
+            "vividly_provider_usage",
+            "What provider calls used: input_tokens, output_tokens (gemini), characters "
+            "(google_tts).",
+            ["provider", "measure"],
+            registry=None,
+        )
+        self.provider_cost = Counter(
+            "vividly_provider_cost_usd",
+            "Estimated spend on provider calls (PRICE_TABLE), in USD.",
+            ["provider"],
+            registry=None,
+        )
 
 
 @functools.cache
@@ -133,6 +146,14 @@ def record_cache(result: str) -> None:
 @_never_raises
 def record_provider_call(provider: str, outcome: str) -> None:
     instruments().provider_calls.labels(provider, outcome).inc()
+
+
+@_never_raises
+def record_provider_usage(provider: str, measure: str, amount: int, cost_usd: float) -> None:
+    m = instruments()
+    m.provider_usage.labels(provider, measure).inc(amount)
+    if cost_usd:
+        m.provider_cost.labels(provider).inc(cost_usd)
 
 
 # ---- computed at scrape time in the worker's main process ----------------------------

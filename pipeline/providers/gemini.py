@@ -94,6 +94,8 @@ class GeminiCaller:
             int(getattr(usage, "prompt_token_count", 0) or 0),
             int(getattr(usage, "candidates_token_count", 0) or 0),
         )
+        self.guard.count(self.PROVIDER, "input_tokens", spent.input_tokens)
+        self.guard.count(self.PROVIDER, "output_tokens", spent.output_tokens)
         text = response.text or ""
         try:
             return schema.model_validate(json.loads(text)), spent

@@ -102,12 +102,19 @@ class ProviderGuard(Protocol):
 
     async def call(self, provider: str, fn: Callable[[], Awaitable[T]]) -> T: ...
 
+    def count(self, provider: str, measure: str, amount: int) -> None:
+        """What a call used: input_tokens, output_tokens or characters (for metrics)."""
+        ...
+
 
 class NoGuard:
     """No breaker, no limit: in-process use (tests, the CLI) and the offline providers."""
 
     async def call(self, provider: str, fn: Callable[[], Awaitable[T]]) -> T:
         return await fn()
+
+    def count(self, provider: str, measure: str, amount: int) -> None:
+        pass
 
 
 class ArchiveWarehouse(Protocol):

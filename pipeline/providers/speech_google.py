@@ -98,6 +98,7 @@ class GoogleSpeech:
                 return await asyncio.to_thread(self._synthesize, text)
 
             mp3s.append(await self.guard.call(self.PROVIDER, one))
+            self.guard.count(self.PROVIDER, "characters", len(part))
         # MPEG frames concatenate; a tag at the head of a later part would sit mid-stream.
         audio = b"".join([mp3s[0], *(strip_id3(m) for m in mp3s[1:])])
         path = workdir / "narration.mp3"

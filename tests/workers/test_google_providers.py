@@ -3,7 +3,9 @@ against the local stand-ins of Gemini and Cloud Text-to-Speech."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -19,6 +21,19 @@ pytestmark = pytest.mark.usefixtures("fakes")
 STUDENT = "user_demo_student_3"
 
 
+def scrape(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read().decode()
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one series in a Prometheus text exposition (0 if absent)."""
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
 async def test_a_lesson_from_gemini_and_google_tts_end_to_end(api, worker, google) -> None:
     env = {
         "NLU_PROVIDER": "gemini",
@@ -30,8 +45,9 @@ async def test_a_lesson_from_gemini_and_google_tts_end_to_end(api, worker, googl
     }
     fakes.set_media("real")  # the configured speech provider (and the real renderer)
     topic_id, query = fresh_topic()
-    with worker.stopped(), WorkerProcess.start(env=env):
+    with worker.stopped(), WorkerProcess.start(env=env) as w:
         r = await settle(await api.submit_request(STUDENT, query), {"completed", "failed"}, 120)
+        scraped = await asyncio.to_thread(scrape, w.metrics_url)
     assert r["status"] == "completed", r["error_message"]
     c = content(r["generated_content_id"])
     script = json.loads(Path(urlparse(c["script_url"]).path).read_text())
@@ -49,6 +65,16 @@ async def test_a_lesson_from_gemini_and_google_tts_end_to_end(api, worker, googl
         "characters": sum(len(call["text"]) for call in google.tts_calls),
     }
     assert meta["estimated_cost_usd"] > 0
+    # Ops see the same spend in the metrics.
+    assert (
+        sample(scraped, "vividly_provider_usage_total", provider="gemini", measure="output_tokens")
+        > 0
+    )
+    assert (
+        sample(scraped, "vividly_provider_usage_total", provider="google_tts", measure="characters")
+        == (meta["speech"]["characters"])
+    )
+    assert sample(scraped, "vividly_provider_cost_usd_total", provider="google_tts") > 0
     # Nothing that identifies the student left the system.
     sent = json.dumps([*google.gemini_calls, *google.tts_calls])
     assert STUDENT not in sent and "@" not in sent

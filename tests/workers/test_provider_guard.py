@@ -5,6 +5,7 @@ a rate limit holds across two workers, measured at the stand-in."""
 from __future__ import annotations
 
 import asyncio
+import os
 import urllib.request
 
 import pytest
@@ -38,17 +39,31 @@ async def submit_many(api, n: int) -> list[str]:  # type: ignore[no-untyped-def]
     return [await api.submit_request(STUDENT, questions[i % 3]) for i in range(n)]
 
 
+# Short in CI; bench/provider_outage.py runs the full length (30 s, 50 requests, 5 / 30 s).
+OUTAGE_SECONDS = float(os.environ.get("GUARD_OUTAGE_SECONDS", "6"))
+OPEN_SECONDS = float(os.environ.get("GUARD_OPEN_SECONDS", "2"))
+FAILURES_TO_OPEN = int(os.environ.get("GUARD_FAILURES_TO_OPEN", "3"))
+REQUESTS = int(os.environ.get("GUARD_REQUESTS", "30"))
+# The workers' retry backoff (tests run with 0.2-1 s; production 2-60 s).
+BACKOFF = {
+    k: os.environ[f"GUARD_{k}"]
+    for k in ("RETRY_BACKOFF_BASE_SECONDS", "RETRY_BACKOFF_MAX_SECONDS")
+    if f"GUARD_{k}" in os.environ
+}
+
+
 async def test_an_outage_opens_the_breaker_and_fails_nothing(api, worker, google) -> None:
-    outage, open_seconds, threshold = 6.0, 2.0, 3
+    outage, open_seconds, threshold = OUTAGE_SECONDS, OPEN_SECONDS, FAILURES_TO_OPEN
     env = gemini_nlu(
         google,
         PROVIDER_FAILURES_TO_OPEN=str(threshold),
         PROVIDER_OPEN_SECONDS=str(open_seconds),
+        **BACKOFF,
     )
     with worker.stopped(), WorkerProcess.start(env=env) as w:
         google.outage(outage)
-        ids = await submit_many(api, 30)
-        done = [await settle(rid, {"completed", "failed"}, 120) for rid in ids]
+        ids = await submit_many(api, REQUESTS)
+        done = [await settle(rid, {"completed", "failed"}, 120 + 4 * outage) for rid in ids]
         scraped = await asyncio.to_thread(scrape, w.metrics_url)
     failed = [r["error_message"] for r in done if r["status"] != "completed"]
     reached = google.calls_during_outage()
