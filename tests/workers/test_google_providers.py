@@ -78,3 +78,21 @@ async def test_a_lesson_from_gemini_and_google_tts_end_to_end(api, worker, googl
     # Nothing that identifies the student left the system.
     sent = json.dumps([*google.gemini_calls, *google.tts_calls])
     assert STUDENT not in sent and "@" not in sent
+
+
+def test_the_demo_runs_on_the_google_providers_against_the_stand_ins(worker) -> None:
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    with worker.stopped():
+        done = subprocess.run(
+            [sys.executable, "-m", "workers.cli", "demo", "--providers", "google",
+             "what does a rocket push on?"],
+            cwd=REPO, capture_output=True, text=True, timeout=240,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "completed" in done.stdout
+    assert "Gemini and Cloud TTS stand-ins at http://127.0.0.1:" in done.stdout
+    assert "the stand-ins answered" in done.stdout  # the worker's providers called them
