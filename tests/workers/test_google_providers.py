@@ -75,6 +75,20 @@ async def test_a_lesson_from_gemini_and_google_tts_end_to_end(api, worker, googl
         == (meta["speech"]["characters"])
     )
     assert sample(scraped, "vividly_provider_cost_usd_total", provider="google_tts") > 0
+    # And the usage query counts it for the student's district.
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    usage = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "workers.cli", "usage", "--since", "1h"],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert usage.returncode == 0, usage.stderr
+    line = next(x for x in usage.stdout.splitlines() if "org_demo_district" in x)
+    assert float(line.split()[-1]) > 0  # its estimated cost, USD
     # Nothing that identifies the student left the system.
     sent = json.dumps([*google.gemini_calls, *google.tts_calls])
     assert STUDENT not in sent and "@" not in sent
