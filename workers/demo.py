@@ -56,6 +56,7 @@ def google_standins(out: Console) -> Iterator[dict[str, str]]:
         )
     sys.path.insert(0, str(checkout))  # the console script's path does not hold it
     from tests.google_standins import GoogleStandIns
+
     standins = GoogleStandIns()
     out.print(f"   Gemini and Cloud TTS stand-ins at {standins.url}")
     try:

@@ -59,6 +59,10 @@ SOURCE_TIMEOUT_SECONDS = 2.0
 # Published with every task message (before_task_publish): Celery's protocol 2 carries
 # no send time, and the queue-age gauge needs one.
 SENT_AT_HEADER = "sent_at"
+# The providers behind workers/guard.py, and where purgatory keeps each breaker's state
+# in Redis (its AsyncRedisRepository: a JSON object with state, opened_at and ttl).
+GUARDED_PROVIDERS = ("gemini", "google_tts")
+BREAKER_KEY_PREFIX = "cbr::"
 
 
 def _never_raises(fn: Callable[P, None]) -> Callable[P, None]:
@@ -279,6 +283,22 @@ class PipelineCollector:
         self._first_seen = seen_now  # forget messages that left the tail
         yield depth
         yield age
+        yield self._breakers(now)
+
+    def _breakers(self, now: float) -> Metric:
+        gauge = GaugeMetricFamily(
+            "vividly_provider_breaker_open",
+            "1 while a provider's circuit breaker is open (its calls are deferred), else 0.",
+            labels=["provider"],
+        )
+        raw = self.broker.mget([f"{BREAKER_KEY_PREFIX}{p}" for p in GUARDED_PROVIDERS])
+        for provider, data in zip(GUARDED_PROVIDERS, raw, strict=True):
+            state = json.loads(data) if data else {}
+            is_open = state.get("state") == "opened" and (
+                float(state.get("opened_at") or 0) + float(state.get("ttl") or 0) > now
+            )
+            gauge.add_metric([provider], 1.0 if is_open else 0.0)
+        return gauge
 
 
 # ---- wiring: Celery signals ----------------------------------------------------------

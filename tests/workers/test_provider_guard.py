@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.support import WorkerProcess
+from tests.support import WorkerProcess, wait_for
 from tests.workers.helpers import row, settle
 
 pytestmark = pytest.mark.usefixtures("fakes")
@@ -21,6 +21,10 @@ STUDENT = "user_demo_student_1"
 def scrape(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as response:
         return response.read().decode()
+
+
+def breaker_open(url: str) -> bool:
+    return 'vividly_provider_breaker_open{provider="gemini"} 1.0' in scrape(url)
 
 
 def gemini_nlu(google, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -63,6 +67,8 @@ async def test_an_outage_opens_the_breaker_and_fails_nothing(api, worker, google
     with worker.stopped(), WorkerProcess.start(env=env) as w:
         google.outage(outage)
         ids = await submit_many(api, REQUESTS)
+        # Ops see it open while the provider is down.
+        await asyncio.to_thread(wait_for, lambda: breaker_open(w.metrics_url), outage, 0.2)
         done = [await settle(rid, {"completed", "failed"}, 120 + 4 * outage) for rid in ids]
         scraped = await asyncio.to_thread(scrape, w.metrics_url)
     failed = [r["error_message"] for r in done if r["status"] != "completed"]
