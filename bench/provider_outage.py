@@ -1,11 +1,16 @@
-"""The provider-outage scenario at full length: 50 requests through the NLU on Gemini
-(its stand-in) while it answers 500 for 30 s, with the production breaker (opens after 5
-failures, for 30 s) and production backoff. Prints how many calls reached the provider
-during the outage; fails if any request failed or if the calls were not bounded.
+"""The provider guard's scenarios at full length, against the Gemini stand-in:
 
-  .venv/bin/python bench/provider_outage.py [--outage 30] [--requests 50]
+- outage: 50 requests through the NLU on Gemini while it answers 500 for 30 s, with the
+  production breaker (opens after 5 failures, for 30 s) and production backoff. Prints
+  how many calls reached the provider during the outage; fails if any request failed or
+  the calls were not bounded.
+- rate: 150 requests through two worker processes under GEMINI_RATE_LIMIT=60 per
+  minute. Prints the most calls the stand-in saw in any window; fails above the limit.
 
-The CI version (tests/workers/test_provider_guard.py) runs the same test with 6 s.
+  .venv/bin/python bench/provider_outage.py [--scenario outage|rate|all] [--outage 30]
+                                            [--requests 50]
+
+The CI versions (tests/workers/test_provider_guard.py) run 6 s and 4 per 2 s.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--outage", type=float, default=30.0)
     parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--scenario", choices=["outage", "rate", "all"], default="all")
     args = parser.parse_args()
     env = {
         **os.environ,
@@ -32,17 +38,19 @@ def main() -> None:
         "GUARD_REQUESTS": str(args.requests),
         "GUARD_RETRY_BACKOFF_BASE_SECONDS": "2",
         "GUARD_RETRY_BACKOFF_MAX_SECONDS": "60",
+        "GUARD_RATE_COUNT": "60",
+        "GUARD_RATE_WINDOW_SECONDS": "60",
+        "GUARD_RATE_REQUESTS": "150",
     }
-    test = (
-        "tests/workers/test_provider_guard.py::test_an_outage_opens_the_breaker_and_fails_nothing"
-    )
-    sys.exit(
-        subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", test],
-            cwd=REPO,
-            env=env,
-        ).returncode
-    )
+    tests = {
+        "outage": "test_an_outage_opens_the_breaker_and_fails_nothing",
+        "rate": "test_a_rate_limit_holds_across_two_workers",
+    }
+    chosen = list(tests.values()) if args.scenario == "all" else [tests[args.scenario]]
+    path = "tests/workers/test_provider_guard.py"
+    command = [sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider"]
+    command += [f"{path}::{test}" for test in chosen]
+    sys.exit(subprocess.run(command, cwd=REPO, env=env).returncode)
 
 
 if __name__ == "__main__":
