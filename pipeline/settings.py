@@ -60,7 +60,10 @@ class Settings(BaseSettings):
     gemini_api_key: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str | None = None  # a local stand-in; None: Google's endpoint
-    gemini_timeout_seconds: float = Field(default=30.0, gt=0)
+    # Per call; each below its stage's soft time limit (nlu 25 s, script 110 s), so a
+    # slow answer ends as a transient error the task retries, not as a killed stage.
+    gemini_timeout_seconds: float = Field(default=20.0, gt=0)
+    gemini_script_timeout_seconds: float = Field(default=90.0, gt=0)
     tts_voice: str = "en-US-Neural2-F"
     tts_language_code: str = "en-US"
     tts_speaking_rate: float = Field(default=1.0, ge=0.25, le=4.0)

@@ -34,21 +34,21 @@ def build_resolver(settings: Settings) -> TopicResolver:
         from pipeline.providers.nlu_gemini import GeminiTopicResolver
 
         return GeminiTopicResolver(
-            gemini_caller(settings), semantic, semantic.rank, settings.nlu_confidence_threshold
+            gemini_caller(settings, settings.gemini_timeout_seconds),
+            semantic,
+            semantic.rank,
+            settings.nlu_confidence_threshold,
         )
     from pipeline.providers.nlu_lexical import LexicalTopicResolver
 
     return LexicalTopicResolver(settings.nlu_confidence_threshold)
 
 
-def gemini_caller(settings: Settings) -> GeminiCaller:
+def gemini_caller(settings: Settings, timeout_seconds: float) -> GeminiCaller:
     from pipeline.providers.gemini import open_gemini
 
     return open_gemini(
-        settings.gemini_api_key,
-        settings.gemini_model,
-        settings.gemini_timeout_seconds,
-        settings.gemini_base_url,
+        settings.gemini_api_key, settings.gemini_model, timeout_seconds, settings.gemini_base_url
     )
 
 
@@ -56,7 +56,7 @@ def build_writer(settings: Settings) -> ScriptWriter:
     if settings.script_provider == "gemini":
         from pipeline.providers.script_gemini import GeminiScriptWriter
 
-        return GeminiScriptWriter(gemini_caller(settings))
+        return GeminiScriptWriter(gemini_caller(settings, settings.gemini_script_timeout_seconds))
     from pipeline.providers.script_template import TemplateScriptWriter
 
     return TemplateScriptWriter()

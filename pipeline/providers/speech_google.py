@@ -24,7 +24,7 @@ from pipeline.providers.protocols import Audio, NoGuard, ProviderGuard
 from pipeline.providers.speech_espeak import probe_audio_seconds
 
 MAX_REQUEST_BYTES = 5000
-REQUEST_TIMEOUT_SECONDS = 60.0
+REQUEST_TIMEOUT_SECONDS = 20.0  # per request, below the audio stage's 55 s soft limit
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 
 

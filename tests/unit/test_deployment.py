@@ -63,3 +63,14 @@ def test_production_refuses_the_example_passwords(overrides: dict[str, str]) -> 
 def test_signed_urls_are_bounded_to_what_v4_signing_allows() -> None:
     with pytest.raises(ValueError):
         Settings(signed_url_ttl_seconds=604_801)
+
+
+def test_provider_timeouts_end_before_their_stages_soft_limits() -> None:
+    """A slow provider answer must end as a transient error the task retries, not as a
+    stage killed by its soft time limit."""
+    s = Settings()
+    assert s.gemini_timeout_seconds < TIME_LIMITS[Stage.nlu][0]
+    assert s.gemini_script_timeout_seconds < TIME_LIMITS[Stage.script][0]
+    from pipeline.providers.speech_google import REQUEST_TIMEOUT_SECONDS
+
+    assert REQUEST_TIMEOUT_SECONDS < TIME_LIMITS[Stage.audio][0]
