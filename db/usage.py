@@ -64,39 +64,37 @@ async def usage_per_district_day(session: AsyncSession, since: datetime) -> list
     ]
 
 
-@dataclass(frozen=True)
-class DistrictBudget:
-    district_id: str | None
-    daily_budget_usd: float | None  # the district's own (organizations.metadata), if set
-    spent_today_usd: float  # estimated, lessons completed since 00:00 UTC
-
-
-_BUDGET = text("""
-    WITH d AS (
-        SELECT COALESCE(o.parent_id, o.id) AS district_id
-        FROM users u JOIN organizations o ON o.id = u.org_id WHERE u.id = :student
-    )
-    SELECT d.district_id,
-           (SELECT (metadata->>'daily_budget_usd')::numeric FROM organizations
-            WHERE id = d.district_id
-              AND metadata->>'daily_budget_usd' ~ '^[0-9]+(\\.[0-9]+)?$') AS budget,
-           COALESCE((
-               SELECT sum((gc.generation_metadata->>'estimated_cost_usd')::numeric)
-               FROM content_requests cr
-               JOIN generated_content gc ON gc.id = cr.generated_content_id
-               JOIN users u ON u.id = cr.student_id
-               JOIN organizations o ON o.id = u.org_id
-               WHERE COALESCE(o.parent_id, o.id) = d.district_id AND cr.cache_hit = false
-                 AND cr.completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC')
-                                        AT TIME ZONE 'UTC'), 0) AS spent
-    FROM d
+# The student's district (a school's parent, or the organisation itself) and the
+# district's own daily budget, when it has a well-formed one.
+_DISTRICT = text("""
+    SELECT d.id AS district_id,
+           CASE WHEN d.metadata->>'daily_budget_usd' ~ '^[0-9]+(\\.[0-9]+)?$'
+                THEN (d.metadata->>'daily_budget_usd')::numeric END AS budget
+    FROM users u
+    JOIN organizations o ON o.id = u.org_id
+    JOIN organizations d ON d.id = COALESCE(o.parent_id, o.id)
+    WHERE u.id = :student
+""")
+# What the district's lessons led today cost, estimated.
+_SPENT_TODAY = text("""
+    SELECT COALESCE(sum((gc.generation_metadata->>'estimated_cost_usd')::numeric), 0)
+    FROM content_requests cr
+    JOIN generated_content gc ON gc.id = cr.generated_content_id
+    JOIN users u ON u.id = cr.student_id
+    JOIN organizations o ON o.id = u.org_id
+    WHERE COALESCE(o.parent_id, o.id) = :district AND cr.cache_hit = false
+      AND cr.completed_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
 """)
 
 
-async def district_budget(session: AsyncSession, student_id: str) -> DistrictBudget:
-    """The student's district, its own daily budget if it has one, and today's spend."""
-    row = (await session.execute(_BUDGET, {"student": student_id})).one_or_none()
+async def district_of(session: AsyncSession, student_id: str) -> tuple[str | None, float | None]:
+    """The student's district and its own daily budget (None when it has none)."""
+    row = (await session.execute(_DISTRICT, {"student": student_id})).one_or_none()
     if row is None:
-        return DistrictBudget(None, None, 0.0)
-    budget = float(row.budget) if row.budget is not None else None
-    return DistrictBudget(row.district_id, budget, float(row.spent))
+        return None, None
+    return row.district_id, float(row.budget) if row.budget is not None else None
+
+
+async def spent_today(session: AsyncSession, district_id: str) -> float:
+    """The district's estimated spend on lessons completed since 00:00 UTC."""
+    return float((await session.execute(_SPENT_TODAY, {"district": district_id})).scalar_one())

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from db.repository import Repository
-from db.usage import district_budget
+from db.usage import district_of, spent_today
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError, ProviderDeferred
 
@@ -26,13 +26,14 @@ BUDGET_MESSAGE = (
 
 
 async def admit_within_budget(repo: Repository, ctx: Context, student_id: str) -> None:
-    state = await district_budget(repo.session, student_id)
-    budget = state.daily_budget_usd
+    district, budget = await district_of(repo.session, student_id)
     if budget is None:
         budget = ctx.settings.district_daily_budget_usd
-    if budget is None or state.spent_today_usd < budget:
+    # The spend is summed only when a budget applies: with none (the default), a cache
+    # miss pays one indexed lookup.
+    if budget is None or district is None or await spent_today(repo.session, district) < budget:
         return
-    log.info("generation held by the district budget", district_id=state.district_id)
+    log.info("generation held by the district budget", district_id=district)
     if ctx.settings.budget_exhausted == "wait":
         now = datetime.now(UTC)
         tomorrow = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)

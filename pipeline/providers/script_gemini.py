@@ -18,7 +18,7 @@ from pipeline.cache import GEMINI_SCRIPT_PROMPT_VERSION
 from pipeline.catalog import InterestInfo, TopicInfo
 from pipeline.errors import PermanentStageError
 from pipeline.lesson import WORDS_PER_MINUTE, CheckQuestion, Lesson, Section
-from pipeline.providers.gemini import GeminiCaller, InvalidOutput, Usage
+from pipeline.providers.gemini import GeminiCaller, InvalidOutput
 from pipeline.providers.protocols import ProviderGuard
 
 PROMPT_VERSION = GEMINI_SCRIPT_PROMPT_VERSION
@@ -44,30 +44,20 @@ SYSTEM = (
 )
 
 
-class SectionDraft(BaseModel):
-    heading: str = Field(min_length=1, max_length=120)
-    narration: str = Field(min_length=1)
-    caption: str = Field(min_length=1, max_length=160)
-
-
-class CheckDraft(BaseModel):
-    question: str = Field(min_length=1)
-    options: list[str] = Field(min_length=2, max_length=5)
-    answer_index: int = Field(ge=0)
-
-
 class LessonDraft(BaseModel):
+    """What the model writes: a Lesson's own parts (its sections and check question are
+    the Lesson's models, validators included), without what the pipeline already knows."""
+
     title: str = Field(min_length=1, max_length=160)
     hook: str = Field(min_length=1)
-    sections: list[SectionDraft] = Field(min_length=3, max_length=7)
+    sections: list[Section] = Field(min_length=3, max_length=7)
     recap: str = Field(min_length=1)
-    check_question: CheckDraft
+    check_question: CheckQuestion
 
 
 class GeminiScriptWriter:
     def __init__(self, caller: GeminiCaller) -> None:
         self._caller = caller
-        self.last_usage: Usage | None = None
 
     def use_guard(self, guard: ProviderGuard) -> None:
         self._caller.use_guard(guard)
@@ -90,15 +80,13 @@ class GeminiScriptWriter:
             }
         )
         errors = ""
-        spent = [0, 0]  # input, output tokens, a repair's included
+        input_tokens = output_tokens = 0  # a repair's included
         for attempt in (1, 2):
             text = prompt if attempt == 1 else f"{prompt}\nYour last answer was invalid: {errors}"
             try:
-                draft, self.last_usage = await self._caller.generate(SYSTEM, text, LessonDraft)
-                spent = [
-                    spent[0] + self.last_usage.input_tokens,
-                    spent[1] + self.last_usage.output_tokens,
-                ]
+                draft, usage = await self._caller.generate(SYSTEM, text, LessonDraft)
+                input_tokens += usage.input_tokens
+                output_tokens += usage.output_tokens
                 lesson = _lesson(draft, topic, interest, style, band)
             except InvalidOutput as e:
                 errors = e.errors
@@ -107,8 +95,8 @@ class GeminiScriptWriter:
                 "provider": "gemini",
                 "model": self._caller.model,
                 "prompt_version": PROMPT_VERSION,
-                "input_tokens": spent[0],
-                "output_tokens": spent[1],
+                "input_tokens": input_tokens,
+                "output_tokens": output_tokens,
                 "attempts": attempt,
             }
             return lesson
@@ -121,18 +109,12 @@ class GeminiScriptWriter:
 def _lesson(
     draft: LessonDraft, topic: TopicInfo, interest: InterestInfo, style: str, band: str
 ) -> Lesson:
-    if draft.check_question.answer_index >= len(draft.check_question.options):
-        raise InvalidOutput("check_question.answer_index: not the position of an option")
     lesson = Lesson(
-        title=draft.title,
+        **draft.model_dump(),
         topic_id=topic.id,
         interest_id=interest.id,
         style=style,
         grade_band=band,
-        hook=draft.hook,
-        sections=[Section(**s.model_dump()) for s in draft.sections],
-        recap=draft.recap,
-        check_question=CheckQuestion(**draft.check_question.model_dump()),
     )
     seconds = lesson.estimated_seconds()
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:

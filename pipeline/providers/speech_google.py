@@ -38,33 +38,27 @@ class Voice:
 def chunks(text: str, limit: int = MAX_REQUEST_BYTES) -> list[str]:
     """The text in pieces of at most `limit` UTF-8 bytes, cut between sentences (a
     sentence longer than the limit is cut between words)."""
+    parts = [
+        part
+        for sentence in _SENTENCE.split(text.strip())
+        for part in (_pack(sentence.split(), limit) if _size(sentence) > limit else [sentence])
+    ]
+    return _pack(parts, limit)
+
+
+def _pack(parts: list[str], limit: int) -> list[str]:
+    """Consecutive parts joined by spaces, as many to a piece as fit in `limit` bytes."""
     pieces: list[str] = []
-    current = ""
-    for sentence in _SENTENCE.split(text.strip()):
-        for part in _fit(sentence, limit):
-            candidate = f"{current} {part}" if current else part
-            if len(candidate.encode()) <= limit:
-                current = candidate
-            else:
-                pieces.append(current)
-                current = part
-    if current:
-        pieces.append(current)
+    for part in parts:
+        if pieces and _size(f"{pieces[-1]} {part}") <= limit:
+            pieces[-1] = f"{pieces[-1]} {part}"
+        else:
+            pieces.append(part)
     return pieces
 
 
-def _fit(sentence: str, limit: int) -> list[str]:
-    if len(sentence.encode()) <= limit:
-        return [sentence]
-    out, current = [], ""
-    for word in sentence.split():
-        candidate = f"{current} {word}" if current else word
-        if len(candidate.encode()) <= limit:
-            current = candidate
-        else:
-            out.append(current)
-            current = word
-    return [*out, current] if current else out
+def _size(text: str) -> int:
+    return len(text.encode())
 
 
 def strip_id3(mp3: bytes) -> bytes:
@@ -82,7 +76,6 @@ class GoogleSpeech:
     def __init__(self, client: Any, voice: Voice) -> None:
         self._client = client
         self.voice = voice
-        self.last_characters = 0
         self.guard: ProviderGuard = NoGuard()
 
     def use_guard(self, guard: ProviderGuard) -> None:
@@ -103,12 +96,11 @@ class GoogleSpeech:
         audio = b"".join([mp3s[0], *(strip_id3(m) for m in mp3s[1:])])
         path = workdir / "narration.mp3"
         path.write_bytes(audio)
-        self.last_characters = sum(len(p) for p in parts)
         seconds = await asyncio.to_thread(probe_audio_seconds, path)
         provenance = {
             "provider": self.PROVIDER,
             "voice": self.voice.name,
-            "characters": self.last_characters,
+            "characters": sum(len(p) for p in parts),
         }
         return Audio(path, "audio/mpeg", "mp3", seconds, provenance)
 

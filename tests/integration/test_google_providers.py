@@ -66,14 +66,14 @@ async def test_an_invented_topic_is_refused_repaired_once_then_the_embedded_answ
 
 
 async def test_gemini_writes_a_valid_lesson_from_the_catalog_facts(google) -> None:
-    writer = GeminiScriptWriter(caller(google))
-    lesson = await writer.write(TOPIC, INTEREST, "conversational", 10)
+    lesson = await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "conversational", 10)
     assert MARKER in lesson.title and 3 <= len(lesson.sections) <= 7
     assert lesson.grade_band == f"grades {TOPIC.grade_level_min}-{TOPIC.grade_level_max}"
     sent = json.loads(google.gemini_calls[0]["prompt"])
     assert sent["facts"] == list(TOPIC.facts) and sent["interest"] == INTEREST.name
-    usage = writer.last_usage  # for the cost fields: tokens in and out
-    assert usage is not None and usage.input_tokens > 0 and usage.output_tokens > 0
+    made = lesson.provenance  # for the cost fields: tokens in and out
+    assert (made["provider"], made["prompt_version"], made["attempts"]) == ("gemini", "script-1", 1)
+    assert made["input_tokens"] > 0 and made["output_tokens"] > 0
 
 
 async def test_a_malformed_lesson_is_repaired_once(google) -> None:
@@ -142,7 +142,7 @@ async def test_google_tts_joins_the_parts_and_measures_the_duration(google, tmp_
     assert audio.mime_type == "audio/mpeg" and audio.path.exists()
     assert audio.duration_seconds == pytest.approx(expected, rel=0.02)  # of what was sent
     assert audio.duration_seconds == pytest.approx(probe_audio_seconds(audio.path))
-    assert speech.last_characters == sum(len(c["text"]) for c in google.tts_calls)
+    assert audio.provenance["characters"] == sum(len(c["text"]) for c in google.tts_calls)
 
 
 async def test_tts_5xx_is_transient_and_4xx_permanent(google, tmp_path: Path) -> None:
