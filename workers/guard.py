@@ -100,7 +100,15 @@ class RedisProviderGuard:
 
 
 def guard_providers(providers: Providers, settings: Settings) -> None:
-    """Give every provider that calls out (those with `use_guard`) the cluster's guard."""
+    """Give every provider that calls out (those with `use_guard`) the cluster's guard;
+    with only the embedded providers, none is made."""
+    takers = [
+        use_guard
+        for provider in (providers.resolver, providers.writer, providers.speech)
+        if (use_guard := getattr(provider, "use_guard", None)) is not None
+    ]
+    if not takers:
+        return
     guard = RedisProviderGuard(
         settings.redis_url,
         {"gemini": settings.gemini_rate_limit, "google_tts": settings.tts_rate_limit},
@@ -108,7 +116,5 @@ def guard_providers(providers: Providers, settings: Settings) -> None:
         settings.provider_open_seconds,
         settings.price_table,
     )
-    for provider in (providers.resolver, providers.writer, providers.speech):
-        use_guard = getattr(provider, "use_guard", None)
-        if use_guard is not None:
-            use_guard(guard)
+    for use_guard in takers:
+        use_guard(guard)
