@@ -28,6 +28,10 @@ _.inter_op_num_threads
 _.layout
 _.bit_rate
 _.pict_type
+_.enable_cpu_mem_arena
+_.enable_mem_pattern
+_.subtitle_header
+_.layout_features  # fontTools subset options (scripts/emoji_font.py)
 from tests import fakes
 
 fakes.build  # PROVIDER_FACTORY=tests.fakes:build in the workers the tests start

@@ -18,7 +18,7 @@ from db.requests import RequestRow
 from db.session import single_statements, unit_of_work
 from pipeline import request_meta as M
 from pipeline import single_flight
-from pipeline.cache import DEFAULT_STYLE, STYLES
+from pipeline.cache import DEFAULT_STYLE, LESSON_FILE_URLS, NARRATION, STYLES
 from pipeline.dispatch import Dispatch
 from pipeline.errors import NotFound, RequestError
 from pipeline.inputs import checked_id, optional_id, student_text
@@ -212,6 +212,7 @@ class PipelineAPI:
                 if row.generated_content_id
                 else None
             )
+        narration = content.generation_metadata.get(NARRATION, {}) if content else {}
         view: dict[str, Any] = {
             "id": row.id,
             "student_id": row.student_id,
@@ -229,6 +230,8 @@ class PipelineAPI:
             "audio_url": content.audio_url if content else None,
             "video_url": content.video_url if content else None,
             "thumbnail_url": content.thumbnail_url if content else None,
+            # Captions, transcript and the lesson page, beside the media (lesson_files).
+            **{k: narration.get(k) for k in LESSON_FILE_URLS},
             "duration_seconds": content.duration_seconds if content else None,
             "failed_stage": row.metadata.get(M.FAILED_STAGE),
             "clarification": _public_clarification(row),
@@ -238,7 +241,13 @@ class PipelineAPI:
         if sign and self.storage is not None:
             view["signed_urls"] = {
                 k: self.storage.signed_url(view[k])
-                for k in ("script_url", "audio_url", "video_url", "thumbnail_url")
+                for k in (
+                    "script_url",
+                    "audio_url",
+                    "video_url",
+                    "thumbnail_url",
+                    *LESSON_FILE_URLS,
+                )
                 if view[k]
             }
         return view

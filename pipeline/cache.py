@@ -16,11 +16,12 @@ DEFAULT_STYLE = "conversational"
 STYLES = frozenset({"conversational", "simpler", "detailed", "storytelling"})
 
 # Bump a version when its provider's output changes for the same inputs.
-TEMPLATE_VERSION = "template-1"
+TEMPLATE_VERSION = "template-2"
 GEMINI_SCRIPT_PROMPT_VERSION = "script-1"
-ESPEAK_VERSION = "espeak-1"
+PIPER_VERSION = "piper-joe-1"
+ESPEAK_VERSION = "espeak-2"
 GOOGLE_TTS_VERSION = "google-tts-1"
-VIDEO_VERSION = "slides-1"
+VIDEO_VERSION = "slides-2"
 
 
 class VersionSettings(Protocol):
@@ -38,20 +39,32 @@ class VersionSettings(Protocol):
 
 def content_version(settings: VersionSettings) -> str:
     """What makes a lesson for these settings, as one string (e.g.
-    "template-1|espeak-1|slides-1")."""
+    "template-2|piper-joe-1|slides-2")."""
     if settings.script_provider == "gemini":
         script = f"gemini:{settings.gemini_model}:{GEMINI_SCRIPT_PROMPT_VERSION}"
     else:
         script = TEMPLATE_VERSION
     if settings.speech_provider == "google":
         speech = f"{GOOGLE_TTS_VERSION}:{settings.tts_voice}:{settings.tts_speaking_rate}"
-    else:
+    elif settings.speech_provider == "espeak":
         speech = ESPEAK_VERSION
+    else:
+        speech = PIPER_VERSION
     return f"{script}|{speech}|{VIDEO_VERSION}"
 
 
 def cache_key(topic_id: str, interest_id: str, style: str, version: str) -> str:
     return hashlib.sha256(f"{topic_id}|{interest_id}|{style}|{version}".encode()).hexdigest()
+
+
+# A lesson's folder beside its media (pipeline/lesson_files.py); their locations are kept in
+# generation_metadata[NARRATION], as the seed has no columns for them.
+CAPTIONS = "captions.vtt"
+TRANSCRIPT = "transcript.txt"
+TIMINGS = "timings.json"
+PAGE = "lesson.html"
+NARRATION = "narration"
+LESSON_FILE_URLS = ("captions_url", "transcript_url", "lesson_page_url")
 
 
 def object_key(key: str, name: str) -> str:

@@ -31,6 +31,10 @@ class Lesson(BaseModel):
     interest_id: str
     style: str
     grade_band: str
+    # What the slides show: the subject sets the colours, the interest is named and drawn.
+    # Empty in scripts stored before they were written.
+    subject: str = ""
+    interest_name: str = ""
     hook: str = Field(min_length=1)
     sections: list[Section] = Field(min_length=3, max_length=7)
     recap: str = Field(min_length=1)

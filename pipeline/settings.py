@@ -55,8 +55,10 @@ class Settings(BaseSettings):
     nlu_provider: Literal["lexical", "semantic", "gemini"] = "semantic"
     # "template": offline, from catalog facts; "gemini": written by Gemini from them.
     script_provider: Literal["template", "gemini"] = "template"
-    # "espeak": offline; "google": Google Cloud Text-to-Speech (application credentials).
-    speech_provider: Literal["espeak", "google"] = "espeak"
+    # "piper": offline neural voice (piper-tts, the packaged "joe" voice); "espeak": offline,
+    # robotic but ~6x faster (tests that do not listen); "google": Google Cloud
+    # Text-to-Speech (application credentials).
+    speech_provider: Literal["piper", "espeak", "google"] = "piper"
     gemini_api_key: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str | None = None  # a local stand-in; None: Google's endpoint

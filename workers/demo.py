@@ -118,8 +118,14 @@ def show_result(view: dict[str, Any], out: Console) -> None:
         "audio_url",
         "video_url",
         "thumbnail_url",
+        "captions_url",
+        "transcript_url",
+        "lesson_page_url",
         "error_message",
     ):
         if view.get(key) is not None:
             table.add_row(key, str(view[key]))
     out.print(table)
+    if view.get("lesson_page_url"):
+        # Chromium refuses a captions track from file://; any static server serves the folder.
+        out.print(f"   the lesson page: [bold]{view['lesson_page_url']}[/]", highlight=False)

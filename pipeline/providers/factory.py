@@ -68,9 +68,13 @@ def build_speech(settings: Settings) -> SpeechSynthesizer:
 
         voice = Voice(settings.tts_voice, settings.tts_language_code, settings.tts_speaking_rate)
         return open_google_speech(voice, settings.tts_api_endpoint)
-    from pipeline.providers.speech_espeak import EspeakSpeech
+    if settings.speech_provider == "espeak":
+        from pipeline.providers.speech_espeak import EspeakSpeech
 
-    return EspeakSpeech(attempts=settings.provider_attempts)
+        return EspeakSpeech(attempts=settings.provider_attempts)
+    from pipeline.providers.speech_piper import PiperSpeech
+
+    return PiperSpeech()
 
 
 def build_default(settings: Settings) -> Providers:

@@ -6,11 +6,12 @@ they produce are placeholders, not playable media.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.context import Providers
 from pipeline.lesson import Lesson
-from pipeline.providers.protocols import Audio, Video
+from pipeline.providers.protocols import Audio, SpokenSentence, Video
 from pipeline.settings import Settings
 
 PLACEHOLDER_SECONDS = 1.0
@@ -24,7 +25,9 @@ class InstantSpeech:
 
 
 class InstantVideo:
-    async def render(self, lesson: Lesson, audio: Path, workdir: Path) -> Video:
+    async def render(
+        self, lesson: Lesson, audio: Path, sentences: Sequence[SpokenSentence], workdir: Path
+    ) -> Video:
         video, thumb = workdir / "lesson.mp4", workdir / "thumbnail.jpg"
         video.write_bytes(b"placeholder video")
         thumb.write_bytes(b"placeholder thumbnail")

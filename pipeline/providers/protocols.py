@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -36,9 +36,17 @@ class TopicResolver(Protocol):
 
 
 class ScriptWriter(Protocol):
-    async def write(
-        self, topic: TopicInfo, interest: InterestInfo, style: str, grade_level: int | None
-    ) -> Lesson: ...
+    async def write(self, topic: TopicInfo, interest: InterestInfo, style: str) -> Lesson: ...
+
+
+@dataclass(frozen=True)
+class SpokenSentence:
+    """When one sentence of the narration is heard: captions and slides follow it."""
+
+    text: str
+    paragraph: int  # which paragraph of the narration (parts are separated by a blank line)
+    start_seconds: float
+    end_seconds: float
 
 
 @dataclass(frozen=True)
@@ -49,10 +57,14 @@ class Audio:
     duration_seconds: float
     # Who spoke it: provider, and for a service its voice and the characters sent.
     provenance: dict[str, Any] = field(default_factory=dict)
+    # Every sentence spoken, in order, inside [0, duration_seconds].
+    sentences: tuple[SpokenSentence, ...] = ()
 
 
 class SpeechSynthesizer(Protocol):
-    async def synthesize(self, text: str, workdir: Path) -> Audio: ...
+    async def synthesize(self, text: str, workdir: Path) -> Audio:
+        """Speak `text` (paragraphs separated by blank lines), sentence by sentence."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,11 @@ class Video:
 
 
 class VideoRenderer(Protocol):
-    async def render(self, lesson: Lesson, audio: Path, workdir: Path) -> Video: ...
+    async def render(
+        self, lesson: Lesson, audio: Path, sentences: Sequence[SpokenSentence], workdir: Path
+    ) -> Video:
+        """The lesson over `audio`, its pictures following when each sentence is said."""
+        ...
 
 
 class ObjectStorage(Protocol):

@@ -62,9 +62,7 @@ class GeminiScriptWriter:
     def use_guard(self, guard: ProviderGuard) -> None:
         self._caller.use_guard(guard)
 
-    async def write(
-        self, topic: TopicInfo, interest: InterestInfo, style: str, grade_level: int | None
-    ) -> Lesson:
+    async def write(self, topic: TopicInfo, interest: InterestInfo, style: str) -> Lesson:
         # For the topic's grade band, not one student's grade: the lesson is cached for
         # everyone whose request maps to the same topic, interest and style.
         band = f"grades {topic.grade_level_min}-{topic.grade_level_max}"
@@ -115,6 +113,8 @@ def _lesson(
         interest_id=interest.id,
         style=style,
         grade_band=band,
+        subject=topic.subject,
+        interest_name=interest.name,
     )
     seconds = lesson.estimated_seconds()
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:

@@ -54,17 +54,15 @@ class TemplateScriptWriter:
     def __init__(self, distractor_pool: tuple[str, ...] = ()) -> None:
         self.distractor_pool = distractor_pool
 
-    async def write(
-        self, topic: TopicInfo, interest: InterestInfo, style: str, grade_level: int | None
-    ) -> Lesson:
+    async def write(self, topic: TopicInfo, interest: InterestInfo, style: str) -> Lesson:
         seed = f"{topic.id}|{interest.id}|{style}"
         simple = style == "simpler"
         facts = list(topic.facts) or [topic.description or f"{topic.title} is a core idea."]
         analogies = list(interest.analogies) or list(GENERIC_ANALOGIES)
         a1, a2, a3 = _pick(analogies, seed, 3)
+        # For the topic's band, never the one student's grade: the lesson is cached for
+        # everyone whose request has the same topic|interest|style key.
         lo, hi = topic.grade_level_min, topic.grade_level_max
-        if grade_level is not None and lo <= grade_level <= hi:
-            lo = hi = grade_level
         band = f"grade {lo}" if lo == hi else f"grades {lo}-{hi}"
         if simple:
             band += " (simpler)"
@@ -143,6 +141,8 @@ class TemplateScriptWriter:
             interest_id=interest.id,
             style=style,
             grade_band=band,
+            subject=topic.subject,
+            interest_name=interest.name,
             hook=hook,
             sections=sections,
             recap=recap,

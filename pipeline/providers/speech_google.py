@@ -21,7 +21,7 @@ from google.cloud import texttospeech
 
 from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.providers.protocols import Audio, NoGuard, ProviderGuard
-from pipeline.providers.speech_espeak import probe_audio_seconds
+from pipeline.providers.spoken import estimated_sentences, probe_audio_seconds
 
 MAX_REQUEST_BYTES = 5000
 REQUEST_TIMEOUT_SECONDS = 20.0  # per request, below the audio stage's 55 s soft limit
@@ -102,7 +102,10 @@ class GoogleSpeech:
             "voice": self.voice.name,
             "characters": sum(len(p) for p in parts),
         }
-        return Audio(path, "audio/mpeg", "mp3", seconds, provenance)
+        # Spans shared out by characters. Cloud TTS can say when each SSML <mark> is
+        # reached (timepoints, v1beta1): with a mark per sentence they would be exact.
+        sentences = estimated_sentences(text, seconds)
+        return Audio(path, "audio/mpeg", "mp3", seconds, provenance, sentences)
 
     def _synthesize(self, text: str) -> bytes:
         try:

@@ -14,11 +14,12 @@ from db.repository import Repository
 from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline import single_flight
-from pipeline.cache import content_version, object_key
+from pipeline.cache import NARRATION, content_version, object_key
 from pipeline.context import Context
 from pipeline.costs import estimated_cost_usd
 from pipeline.errors import PermanentStageError, SafetyDeclined
 from pipeline.lesson import Lesson
+from pipeline.lesson_files import store_narration_files
 from pipeline.runner import BaseStage, Dispatch
 from pipeline.states import Stage, Status
 
@@ -49,14 +50,16 @@ class AudioStage(BaseStage[Narration]):
         verdict = ctx.providers.safety.check_lesson(lesson)
         if not verdict.safe:
             raise SafetyDeclined(verdict.reason, verdict.category or "unsafe")
+        storage, key = ctx.providers.storage, row.cache_key or ""
         with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
             audio = await ctx.providers.speech.synthesize(lesson.narration(), Path(tmp))
-            url = await ctx.providers.storage.put_file(
-                object_key(row.cache_key or "", f"audio.{audio.extension}"),
-                audio.path,
-                audio.mime_type,
-            )
+            name = f"audio.{audio.extension}"
+            url = await storage.put_file(object_key(key, name), audio.path, audio.mime_type)
+        files = await store_narration_files(
+            storage, key, lesson, audio.sentences, audio.duration_seconds, name, audio.mime_type
+        )
         provenance = {
+            NARRATION: files,
             "script": lesson.provenance,
             "speech": audio.provenance,
             "estimated_cost_usd": estimated_cost_usd(

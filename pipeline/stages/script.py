@@ -23,9 +23,9 @@ class ScriptStage(BaseStage[str]):
         interest = catalog.interests.get(row.interest_id or "")
         if topic is None or interest is None:
             raise PermanentStageError("The request's topic or interest is no longer available.")
-        lesson = await ctx.providers.writer.write(
-            topic, interest, row.style, row.metadata.get(M.GRADE_LEVEL)
-        )
+        # For the topic's grade band, not the student's grade: the lesson is cached for
+        # every student whose request has the same topic|interest|style key.
+        lesson = await ctx.providers.writer.write(topic, interest, row.style)
         return await ctx.providers.storage.put_bytes(
             object_key(row.cache_key or "", "script.json"),
             lesson.model_dump_json(indent=2).encode(),

@@ -17,9 +17,10 @@ from db.repository import Repository
 from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline import single_flight
-from pipeline.cache import object_key
+from pipeline.cache import NARRATION, object_key
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError, StageError
+from pipeline.lesson_files import load_sentences, store_page
 from pipeline.runner import BaseStage, Dispatch
 from pipeline.stages.audio import load_lesson
 from pipeline.states import Stage, Status
@@ -64,11 +65,15 @@ class VideoStage(BaseStage[Rendered]):
                 "The request's audio is missing; retry it from the audio stage."
             )
         lesson = await load_lesson(ctx, content.script_url)
+        narration = content.generation_metadata.get(NARRATION, {})
+        sentences = await load_sentences(
+            storage, narration, lesson, float(content.duration_seconds or 0)
+        )
+        key = row.cache_key or ""
         with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
             audio = Path(tmp) / ("narration." + content.audio_url.rsplit(".", 1)[-1])
             await storage.download(content.audio_url, audio)
-            video = await ctx.providers.video.render(lesson, audio, Path(tmp))
-            key = row.cache_key or ""
+            video = await ctx.providers.video.render(lesson, audio, sentences, Path(tmp))
             video_url = await storage.put_file(
                 object_key(key, "video.mp4"), video.path, "video/mp4"
             )
@@ -76,6 +81,8 @@ class VideoStage(BaseStage[Rendered]):
                 object_key(key, "thumbnail.jpg"), video.thumbnail_path, "image/jpeg"
             )
             size = video.path.stat().st_size
+        # The page now plays the video (its poster the thumbnail) instead of the audio.
+        await store_page(storage, key, lesson, "video.mp4", "video/mp4")
         return Rendered(video_url, thumb_url, video.duration_seconds, size, video.metadata)
 
     async def complete(

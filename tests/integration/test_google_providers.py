@@ -14,8 +14,8 @@ from pipeline.providers.gemini import PROVIDER_SAFETY, open_gemini
 from pipeline.providers.nlu_gemini import GeminiTopicResolver
 from pipeline.providers.nlu_lexical import LexicalTopicResolver
 from pipeline.providers.script_gemini import GeminiScriptWriter
-from pipeline.providers.speech_espeak import probe_audio_seconds
 from pipeline.providers.speech_google import MAX_REQUEST_BYTES, Voice, chunks, open_google_speech
+from pipeline.providers.spoken import probe_audio_seconds
 from tests.google_standins import CHARS_PER_SECOND, MARKER
 
 CATALOG = seed_catalog()
@@ -66,7 +66,7 @@ async def test_an_invented_topic_is_refused_repaired_once_then_the_embedded_answ
 
 
 async def test_gemini_writes_a_valid_lesson_from_the_catalog_facts(google) -> None:
-    lesson = await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "conversational", 10)
+    lesson = await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "conversational")
     assert MARKER in lesson.title and 3 <= len(lesson.sections) <= 7
     assert lesson.grade_band == f"grades {TOPIC.grade_level_min}-{TOPIC.grade_level_max}"
     sent = json.loads(google.gemini_calls[0]["prompt"])
@@ -78,7 +78,7 @@ async def test_gemini_writes_a_valid_lesson_from_the_catalog_facts(google) -> No
 
 async def test_a_malformed_lesson_is_repaired_once(google) -> None:
     google.script("malformed")
-    lesson = await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "simpler", 10)
+    lesson = await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "simpler")
     assert MARKER in lesson.title
     assert len(google.gemini_calls) == 2 and "not JSON" in google.gemini_calls[1]["prompt"]
 
@@ -86,7 +86,7 @@ async def test_a_malformed_lesson_is_repaired_once(google) -> None:
 async def test_a_lesson_invalid_twice_fails_with_a_sentence_an_operator_can_act_on(google) -> None:
     google.script("invalid", "invalid")
     with pytest.raises(PermanentStageError, match="gave an invalid lesson twice") as e:
-        await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "conversational", 10)
+        await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "conversational")
     assert "sections" in str(e.value) and "retry the request" in str(e.value)
 
 
@@ -97,7 +97,7 @@ async def test_a_lesson_invalid_twice_fails_with_a_sentence_an_operator_can_act_
 async def test_a_safety_block_is_a_decline_never_retried(google, behaviour) -> None:
     google.script(behaviour)
     with pytest.raises(SafetyDeclined) as e:
-        await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "conversational", 10)
+        await GeminiScriptWriter(caller(google)).write(TOPIC, INTEREST, "conversational")
     assert e.value.category == PROVIDER_SAFETY and len(google.gemini_calls) == 1
 
 
@@ -115,7 +115,7 @@ async def test_500_is_transient_and_a_slow_answer_times_out_as_transient(google)
     google.script("slow:3")
     slow = open_gemini("test-key", "gemini-2.5-flash", 1.0, google.url)
     with pytest.raises(TransientStageError):
-        await GeminiScriptWriter(slow).write(TOPIC, INTEREST, "conversational", 10)
+        await GeminiScriptWriter(slow).write(TOPIC, INTEREST, "conversational")
 
 
 # -- text-to-speech --------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Real narration and video: espeak-ng and PyAV, no stand-ins."""
+"""Real narration and video: espeak-ng, Piper and PyAV, no stand-ins."""
 
 from __future__ import annotations
 
@@ -9,13 +9,19 @@ from array import array
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.captions import cues
 from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.lesson import Lesson
 from pipeline.providers.protocols import Audio, Video
+from pipeline.providers.slide_pictures import HEIGHT, PROGRESS_PX
+from pipeline.providers.slide_theme import CORRECT
+from pipeline.providers.slide_timeline import video_seconds as video_seconds_for
 from pipeline.providers.speech_espeak import EspeakSpeech
+from pipeline.providers.spoken import split_sentences
 from pipeline.providers.video_slides import THUMBNAIL_SIZE, SlideVideoRenderer
 
 pytestmark = pytest.mark.skipif(
@@ -34,6 +40,8 @@ def make_lesson() -> Lesson:
         interest_id="skateboarding",
         style="story",
         grade_band="6-8",
+        subject="physics",
+        interest_name="Skateboarding",
         hook="Ever rolled from smooth concrete onto grass and felt your board swing sideways?",
         sections=[
             {
@@ -90,7 +98,9 @@ async def narration(tmp_path_factory: pytest.TempPathFactory) -> Audio:
 @pytest.fixture(scope="module")
 async def video(narration: Audio, tmp_path_factory: pytest.TempPathFactory) -> Video:
     workdir = tmp_path_factory.mktemp("video")
-    return await SlideVideoRenderer().render(make_lesson(), narration.path, workdir)
+    return await SlideVideoRenderer().render(
+        make_lesson(), narration.path, narration.sentences, workdir
+    )
 
 
 def test_lesson_is_about_100_words() -> None:
@@ -107,8 +117,7 @@ def test_narration_is_an_mp3_of_speech(narration: Audio) -> None:
         assert stream.codec_context.name.startswith("mp3")
         assert stream.channels == 1
     assert rms_of_audio(narration.path) > MIN_SPEECH_RMS
-    # The intermediate WAV is not left behind in the caller's workdir.
-    assert not list(narration.path.parent.glob("*.wav"))
+    assert list(narration.path.parent.iterdir()) == [narration.path]
 
 
 def test_video_is_720p_h264_with_aac(video: Video, narration: Audio) -> None:
@@ -124,17 +133,83 @@ def test_video_is_720p_h264_with_aac(video: Video, narration: Audio) -> None:
         assert v.duration is not None
         video_seconds = float(v.duration * v.time_base)
         container_seconds = container.duration / av.time_base
-    assert video_seconds == pytest.approx(narration.duration_seconds, abs=0.1)
-    assert container_seconds == pytest.approx(narration.duration_seconds, abs=0.1)
-    assert video.duration_seconds == pytest.approx(narration.duration_seconds, abs=0.1)
+    # The question waits with a countdown, then shows its answer, after the narration.
+    expected = video_seconds_for(narration.duration_seconds)
+    assert video_seconds == pytest.approx(expected, abs=0.1)
+    assert container_seconds == pytest.approx(expected, abs=0.1)
+    assert video.duration_seconds == pytest.approx(expected, abs=0.1)
     assert video.metadata == {
         "width": 1280,
         "height": 720,
         "fps": video.metadata["fps"],
         "codec": "h264",
         "audio_codec": "aac",
-        "slides": 5,  # title, three sections, recap
+        "subtitle_codec": "mov_text",
+        "slides": 6,  # title, three sections, recap, question
+        "scenes": video.metadata["scenes"],
     }
+    # A scene for each caption cue at least: the slides build up as they are spoken.
+    assert video.metadata["scenes"] >= len(cues(narration.sentences, narration.duration_seconds))
+
+
+def test_narration_says_when_each_sentence_is_spoken(narration: Audio) -> None:
+    lesson = make_lesson()
+    assert [s.text for s in narration.sentences] == [
+        t for _, t in split_sentences(lesson.narration())
+    ]
+    assert {s.paragraph for s in narration.sentences} == set(range(len(lesson.narration_parts())))
+    previous_end = 0.0
+    for sentence in narration.sentences:
+        assert previous_end <= sentence.start_seconds < sentence.end_seconds
+        previous_end = sentence.end_seconds
+    assert previous_end <= narration.duration_seconds
+
+
+def test_video_carries_the_captions_as_a_subtitle_track(video: Video, narration: Audio) -> None:
+    expected = cues(narration.sentences, narration.duration_seconds)
+    with av.open(str(video.path)) as container:
+        stream = container.streams.subtitles[0]
+        assert stream.codec_context.name == "mov_text"
+        assert stream.metadata.get("language") == "eng"
+        samples = [
+            (float(p.pts * p.time_base), bytes(p)[2:].decode())
+            for p in container.demux(stream)
+            if p.size > 2 and p.pts is not None
+        ]
+    assert [text for _, text in samples] == ["\n".join(c.lines) for c in expected]
+    assert [start for start, _ in samples] == pytest.approx(
+        [c.start_seconds for c in expected], abs=0.002
+    )
+
+
+def test_the_picture_changes_at_least_every_8_seconds(video: Video) -> None:
+    """Frame differences above the progress bar (which moves every second on its own)."""
+    still_since, longest, previous = 0.0, 0.0, None
+    with av.open(str(video.path)) as container:
+        stream = container.streams.video[0]
+        for frame in container.decode(stream):
+            t = float(frame.pts * frame.time_base)
+            picture = frame.to_ndarray(format="gray")[: HEIGHT - PROGRESS_PX - 2]
+            if previous is not None and np.abs(picture.astype(int) - previous).max() > 32:
+                still_since = t
+            longest = max(longest, t - still_since)
+            previous = picture.astype(int)
+    assert longest <= 8.0, f"a picture stood still for {longest:.1f} s"
+
+
+def test_video_ends_on_the_answer(video: Video) -> None:
+    """The last picture marks the right option in the answer colour; the question's first
+    does not."""
+    with av.open(str(video.path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    green = np.array(CORRECT)
+
+    def marked(rgb: np.ndarray) -> int:
+        return int((np.abs(rgb.astype(int) - green).sum(axis=2) < 60).sum())
+
+    assert marked(frames[-1]) > 2000
+    asking = frames[-1 - 8 * 5]  # 8 s before the end: the question, no answer yet
+    assert marked(asking) < 100
 
 
 def test_video_sound_is_not_silent(video: Video) -> None:
@@ -145,7 +220,7 @@ def test_video_has_a_keyframe_per_slide(video: Video) -> None:
     with av.open(str(video.path)) as container:
         stream = container.streams.video[0]
         keyframes = [p for p in container.demux(stream) if p.size and p.is_keyframe]
-    assert len(keyframes) >= 5
+    assert len(keyframes) >= 6
 
 
 def test_thumbnail_is_a_jpeg(video: Video) -> None:

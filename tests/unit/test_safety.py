@@ -82,7 +82,7 @@ async def test_every_seeded_lesson_passes_the_gate() -> None:
     flagged = []
     for topic in catalog.topics.values():
         for interest in catalog.interests.values():
-            lesson = await writer.write(topic, interest, "conversational", 10)
+            lesson = await writer.write(topic, interest, "conversational")
             if not gate.check_lesson(lesson).safe:
                 flagged.append((topic.id, interest.id))
     assert flagged == []

