@@ -1,10 +1,8 @@
 # The Vividly pipeline image: workers, beat, Flower and the CLI.
 FROM python:3.11-slim
 
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends espeak-ng \
-    && rm -rf /var/lib/apt/lists/*
-
+# No system packages: the voice (Piper) and the encoder (PyAV) are Python wheels.
+# SPEECH_PROVIDER=espeak would need `apt-get install espeak-ng` here.
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY db db

@@ -20,7 +20,7 @@ from pipeline.lesson import Lesson
 from pipeline.providers.spoken import probe_audio_seconds
 from tests import fakes
 from tests.browser import inspect_lesson_page, static_server
-from tests.integration.test_media import MIN_SPEECH_RMS, rms_of_audio
+from tests.integration.test_media import MIN_SPEECH_RMS, longest_still_seconds, rms_of_audio
 from tests.support import TEST_ENV
 from tests.workers.helpers import content, fresh_topic, row, settle
 
@@ -136,6 +136,7 @@ async def test_real_lesson_is_watchable_and_nothing_leaks(api, worker, tmp_path)
     assert page.parent == video.parent and MARKER not in page.read_text()
     with av.open(str(video)) as f:
         assert f.streams.subtitles[0].codec_context.name == "mov_text"
+    assert longest_still_seconds(video) <= 8.0
 
     # The page in a real browser, served as storage would serve the folder.
     screenshot = Path(os.environ.get("TEST_ARTIFACTS", tmp_path)) / "real_lesson_page.png"
