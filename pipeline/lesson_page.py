@@ -107,7 +107,7 @@ def lesson_page(
             f' data-grade-band="{escape(lesson.grade_band)}">',
             "<header>",
             f"<h1>{title}</h1>",
-            f'<p class="meta">Grades {escape(lesson.grade_band)}</p>',
+            f'<p class="meta">{escape(_band(lesson.grade_band))}</p>',
             "</header>",
             _player(kind, media, media_type, captions, poster),
             _transcript(lesson, transcript),
@@ -119,6 +119,14 @@ def lesson_page(
             "",
         ]
     )
+
+
+def _band(grade_band: str) -> str:
+    """The band as a label: "grades 9-12" reads "Grades 9-12", a bare "6-8" "Grades 6-8"."""
+    band = grade_band.strip()
+    if band[:1].isdigit():
+        return f"Grades {band}"
+    return band[:1].upper() + band[1:]
 
 
 def _require_relative(link: str) -> None:

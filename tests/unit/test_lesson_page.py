@@ -198,3 +198,13 @@ def test_narration_paragraphs_become_separate_paragraphs() -> None:
     lesson.hook = "First paragraph.\n\nSecond paragraph."
     page = lesson_page(lesson, media="audio.mp3", media_type="audio/mpeg")
     assert "<p>First paragraph.</p>\n<p>Second paragraph.</p>" in page
+
+
+@pytest.mark.parametrize(
+    ("band", "label"),
+    [("grades 9-12", "Grades 9-12"), ("grade 10", "Grade 10"), ("6-8", "Grades 6-8")],
+)
+def test_the_grade_band_reads_as_a_label(band: str, label: str) -> None:
+    lesson = make_lesson("plain").model_copy(update={"grade_band": band})
+    page = lesson_page(lesson, media="video.mp4", media_type="video/mp4")
+    assert f'<p class="meta">{label}</p>' in page
