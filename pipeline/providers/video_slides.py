@@ -6,11 +6,8 @@ track, and the check question's answer after the narration; PyAV encodes H.264 +
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import heapq
 import struct
-import sys
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +22,7 @@ from PIL import Image
 from pipeline import captions
 from pipeline.errors import TransientStageError
 from pipeline.lesson import Lesson
+from pipeline.providers.heap import return_freed_memory
 from pipeline.providers.protocols import SpokenSentence, Video
 from pipeline.providers.slide_pictures import HEIGHT, WIDTH, SlidePainter
 from pipeline.providers.slide_timeline import Scene, timeline, video_seconds
@@ -86,7 +84,7 @@ class SlideVideoRenderer:
         except (av.FFmpegError, OSError) as e:
             raise TransientStageError("could not encode the lesson video") from e
         finally:
-            _return_freed_memory()
+            return_freed_memory()
         return Video(
             path=video_path,
             thumbnail_path=thumbnail_path,
@@ -105,19 +103,6 @@ class SlideVideoRenderer:
 
 
 # -- encoding (runs in a worker thread) ----------------------------------------------------
-
-
-_LIBC = (
-    ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6") if sys.platform == "linux" else None
-)
-
-
-def _return_freed_memory() -> None:
-    """glibc keeps the heap a render freed (slide images, encoder buffers: ~100 MiB) for
-    reuse; a video worker that renders now and then gives it back to the machine."""
-    trim = getattr(_LIBC, "malloc_trim", None)
-    if trim is not None:
-        trim(0)
 
 
 def _encode(
