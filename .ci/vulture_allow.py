@@ -16,6 +16,14 @@ queries.ContentPopularity.view_count
 queries.ContentPopularity.completion_count
 Lesson.grade_band  # part of the stored script JSON (model_dump)
 
+# RequestView fields an API service reads (and `content` by name, with getattr).
+from pipeline import views
+
+views.RequestView.captions_url
+views.RequestView.transcript_url
+views.RequestView.failed_stage
+views.RequestView.signed_urls
+
 # Named by string: PROVIDER_FACTORY=pipeline.providers.instant:build_instant (bench/,
 # tests) and the beat scheduler class in `vividly beat` / Celery's beat_scheduler.
 instant.build_instant

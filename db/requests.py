@@ -19,7 +19,7 @@ import functools
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -50,6 +50,17 @@ class RequestRow:
     @property
     def cache_key(self) -> str | None:
         return self.metadata.get(M.CACHE_KEY)
+
+    @property
+    def cancel_now(self) -> bool:
+        """The caller cancelled it, and no followers wait on what it generates."""
+        return M.CANCEL_REQUESTED in self.metadata and M.CANCEL_DEFERRED not in self.metadata
+
+
+class Beat(enum.Enum):
+    held = "held"
+    lost = "lost"
+    cancelled = "cancelled"
 
 
 def new_id(prefix: str) -> str:
@@ -149,12 +160,27 @@ _CLAIM = text("""
     FROM r, e
 """)
 
-_HEARTBEAT = text("""
-    UPDATE request_execution
+# Renewing the lease also reads whether the caller cancelled the request meanwhile, so
+# a long provider call is abandoned at the next beat at no extra round trip.
+_HEARTBEAT = text(f"""
+    UPDATE request_execution e
     SET lease_expires_at = clock_timestamp() + make_interval(secs => :lease),
         heartbeat_at = clock_timestamp()
     WHERE request_id = :id AND lease_task_id = :task_id AND lease_try = :try
-    RETURNING 1
+    RETURNING (SELECT r.metadata ? '{M.CANCEL_REQUESTED}' AND NOT r.metadata ? '{M.CANCEL_DEFERRED}'
+               FROM content_requests r WHERE r.id = e.request_id) AS cancel
+""")
+
+# A request in progress is marked cancelled; the delivery that holds it ends it.
+_MARK_CANCEL = text("""
+    UPDATE content_requests SET metadata = coalesce(metadata, '{}'::jsonb) || CAST(:patch AS jsonb)
+    WHERE id = :id AND status = CAST(:status AS request_status)
+    RETURNING id
+""")
+
+_LEASED = text("""
+    SELECT 1 FROM request_execution
+    WHERE request_id = :id AND lease_task_id IS NOT NULL AND lease_expires_at >= clock_timestamp()
 """)
 
 # A transient failure under the lease: count the attempt, let the lease go and note
@@ -191,6 +217,11 @@ _NOTE_DISPATCHED = text("""
 _LEASE_GUARD = """
     AND EXISTS (SELECT 1 FROM request_execution x WHERE x.request_id = :id
                 AND x.lease_task_id = :lease_task_id AND x.lease_try = :lease_try)
+"""
+# And a request the caller cancelled moves on only to `failed` (its end as cancelled),
+# unless its cancellation waits for the followers of the generation it leads.
+_CANCEL_GUARD = f"""
+    AND (NOT metadata ? '{M.CANCEL_REQUESTED}' OR metadata ? '{M.CANCEL_DEFERRED}')
 """
 
 # After a status change, the execution row starts over for the new stage: no lease, no
@@ -239,7 +270,7 @@ def _patch_sql(guard: str) -> Any:
 
 
 _PATCH = _patch_sql("")
-_PATCH_LEASED = _patch_sql(_LEASE_GUARD)
+_PATCH_LEASED = _patch_sql(_LEASE_GUARD + _CANCEL_GUARD)
 
 
 _LOAD = text("SELECT * FROM content_requests WHERE id = :id AND deleted_at IS NULL")
@@ -371,7 +402,9 @@ _FAILED = text("""
 
 
 @functools.lru_cache(maxsize=64)
-def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool) -> Any:
+def _transition_sql(
+    columns: tuple[str, ...], completes: bool, leased: bool, guards_cancel: bool
+) -> Any:
     """UPDATE … SET status = :to … WHERE id = :id AND status = :frm RETURNING *, with the
     metadata patch merged, keys dropped and the new status appended to metadata.history;
     the execution row starts over for the new stage in the same statement."""
@@ -379,7 +412,7 @@ def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool) -> 
     if completes and "completed_at" not in columns:
         sets.append("completed_at = now()")
     extra = "".join(f", {x}" for x in sets)
-    guard = _LEASE_GUARD if leased else ""
+    guard = (_LEASE_GUARD if leased else "") + (_CANCEL_GUARD if guards_cancel else "")
     return text(f"""
         WITH t AS (
             UPDATE content_requests
@@ -494,11 +527,27 @@ class RequestStore:
         m = row._mapping
         return Claim(_request_row(row), m["x_deliveries"], m["x_crashes"], m["x_attempts"])
 
-    async def heartbeat(self, request_id: str, lease: Lease, lease_seconds: float) -> bool:
-        """Renew the lease; False means it is no longer ours (another worker took it)."""
+    async def heartbeat(self, request_id: str, lease: Lease, lease_seconds: float) -> Beat:
+        """Renew the lease: still held, lost (another worker took it), or held by a
+        request the caller has cancelled."""
         params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
-        found = await self.s.execute(_HEARTBEAT, {**params, "lease": lease_seconds})
-        return found.one_or_none() is not None
+        found = (await self.s.execute(_HEARTBEAT, {**params, "lease": lease_seconds})).first()
+        if found is None:
+            return Beat.lost
+        return Beat.cancelled if found.cancel else Beat.held
+
+    async def mark_cancel(self, request_id: str, status: Status, *, deferred: bool) -> bool:
+        """Ask the delivery working on the request to end it as cancelled (deferred: once
+        the followers of the generation it leads have their content)."""
+        patch: dict[str, Any] = {M.CANCEL_REQUESTED: datetime.now(UTC).isoformat()}
+        if deferred:
+            patch[M.CANCEL_DEFERRED] = True
+        params = {"id": request_id, "status": str(status), "patch": json.dumps(patch)}
+        return (await self.s.execute(_MARK_CANCEL, params)).one_or_none() is not None
+
+    async def leased(self, request_id: str) -> bool:
+        """Whether a live lease holds the request (a worker is on it right now)."""
+        return (await self.s.execute(_LEASED, {"id": request_id})).one_or_none() is not None
 
     async def release_for_retry(
         self, request_id: str, lease: Lease, countdown_seconds: float, *, counts: bool = True
@@ -564,7 +613,9 @@ class RequestStore:
         }
         if lease is not None:
             params.update(lease_task_id=lease.task_id, lease_try=lease.attempt)
-        sql = _transition_sql(tuple(sorted(values)), to == Status.completed, lease is not None)
+        leased = lease is not None
+        guards_cancel = leased and to != Status.failed
+        sql = _transition_sql(tuple(sorted(values)), to == Status.completed, leased, guards_cancel)
         row = (await self.s.execute(sql, params)).one_or_none()
         if row is None:
             raise StaleClaim(request_id, frm)

@@ -20,10 +20,10 @@ from pipeline import request_meta as M
 from pipeline import single_flight
 from pipeline.cache import DEFAULT_STYLE, LESSON_FILE_URLS, NARRATION, STYLES
 from pipeline.dispatch import Dispatch
-from pipeline.errors import NotFound, RequestError
+from pipeline.errors import Cancelled, NotFound, RequestError
 from pipeline.inputs import checked_id, optional_id, student_text
 from pipeline.providers.protocols import ObjectStorage
-from pipeline.states import STAGE_FOR_STATUS, Stage, Status
+from pipeline.states import STAGE_FOR_STATUS, TERMINAL, Stage, Status
 
 MAX_QUERY_CHARS = 2000
 MAX_ANSWER_CHARS = 500
@@ -184,10 +184,45 @@ class PipelineAPI:
                     M.FAILED_WITH_LEADER,
                     M.ROLE,
                     M.LEADER_ID,
+                    M.CANCEL_REQUESTED,
+                    M.CANCEL_DEFERRED,
                 ),
             )
         self.enqueue(Dispatch(STAGE_FOR_STATUS[status], request_id))
         return stage
+
+    async def cancel_request(self, request_id: str) -> dict[str, Any]:
+        """Cancel a request in progress; its view after. Nobody working on it (waiting
+        for a clarification, a follower waiting for its leader, a task in the queue): it
+        ends now. A worker on it: marked, and the worker ends it at its next heartbeat or
+        before completing. Leading a generation other requests wait on: it goes on for
+        them, and this request ends cancelled once their content is made.
+        A request already completed or failed cannot be cancelled (RequestError)."""
+        async with unit_of_work(self.sessions) as s:
+            repo = Repository(s)
+            peek = await self._load(repo, request_id)
+            # The key's lock before the row's, in the order single flight takes them.
+            if peek.cache_key:
+                await repo.locks.cache_key(peek.cache_key)
+            row = await self._load(repo, request_id, for_update=True)
+            if row.status in TERMINAL:
+                raise RequestError(
+                    f"Request {request_id} is already {row.status}; only a request in "
+                    "progress can be cancelled."
+                )
+            dispatches: list[Dispatch] = []
+            if M.CANCEL_REQUESTED in row.metadata:
+                pass  # asked before: the same answer
+            elif await single_flight.waiting_on(repo, row):
+                await repo.requests.mark_cancel(row.id, row.status, deferred=True)
+            elif await repo.requests.leased(row.id):
+                await repo.requests.mark_cancel(row.id, row.status, deferred=False)
+            else:
+                stage = STAGE_FOR_STATUS.get(row.status, Stage.nlu)
+                dispatches = await single_flight.failed(repo, row, stage, Cancelled(), "cancelled")
+        for d in dispatches:
+            self.enqueue(d)
+        return await self.get_request(request_id)
 
     async def retry_failed(
         self, stage: str | None = None, since: datetime | None = None, limit: int = 500
@@ -234,6 +269,8 @@ class PipelineAPI:
             **{k: narration.get(k) for k in LESSON_FILE_URLS},
             "duration_seconds": content.duration_seconds if content else None,
             "failed_stage": row.metadata.get(M.FAILED_STAGE),
+            "cancel_requested": M.CANCEL_REQUESTED in row.metadata,
+            "cancelled": row.metadata.get(M.CANCELLED),
             "clarification": _public_clarification(row),
             "created_at": row.created_at.isoformat() if row.created_at else None,
             "completed_at": row.completed_at.isoformat() if row.completed_at else None,

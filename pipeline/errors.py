@@ -41,6 +41,19 @@ class SafetyDeclined(PermanentStageError):
         self.category = category
 
 
+class Cancelled(PermanentStageError):
+    """Cancelled."""
+
+
+class CancelRequested(Exception):
+    """The caller cancelled the request while this delivery worked on it: the work was
+    abandoned at a heartbeat, and the request is to end as cancelled."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"request {request_id} was cancelled")
+        self.request_id = request_id
+
+
 class InvalidTransition(Exception):
     """A status change that the state machine does not allow."""
 

@@ -36,3 +36,9 @@ FAILED_WITH_LEADER: Final = "failed_with_leader"
 VIDEO_ERROR: Final = "video_error"
 DEGRADED_AT: Final = "degraded_at"
 RETRIED_FROM: Final = "retried_from"
+# Cancellation (VividlyClient.cancel): asked for (a time); deferred while the request leads
+# a generation that followers wait on (it ends cancelled once their content is made); and
+# the record of a request that ended cancelled ({"at", "stage"}).
+CANCEL_REQUESTED: Final = "cancel_requested_at"
+CANCEL_DEFERRED: Final = "cancel_deferred"
+CANCELLED: Final = "cancelled"

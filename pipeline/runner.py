@@ -17,11 +17,13 @@ from typing import Any, Generic, Protocol, TypeVar
 import structlog
 
 from db.repository import Repository
-from db.requests import Lease, RequestRow, RequestStore
+from db.requests import Beat, Lease, RequestRow, RequestStore
 from pipeline import single_flight
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
 from pipeline.errors import (
+    Cancelled,
+    CancelRequested,
     LeaseLost,
     PermanentStageError,
     ProviderDeferred,
@@ -30,7 +32,7 @@ from pipeline.errors import (
     TransientStageError,
 )
 from pipeline.retry import RetryPolicy
-from pipeline.states import Stage, Status
+from pipeline.states import STAGE_FOR_STATUS, Stage, Status
 
 __all__ = ["Dispatch", "StageRun", "run_stage", "fail_stage", "retry_or_fail"]
 
@@ -89,7 +91,9 @@ class LeasedRequests(RequestStore):
         if request_id == self.request_id:
             kw.setdefault("lease", self.lease)
         done = await super().patch(request_id, status, metadata, **kw)
-        if done and request_id == self.request_id:
+        if request_id == self.request_id:
+            if not done:  # the lease was lost, or the caller cancelled the request
+                raise StaleClaim(request_id, status)
             self.notes.update(metadata)
         return done
 
@@ -171,8 +175,13 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
             return StageRun(outcome="skipped")
         attempt = claim.attempts + 1
         bound = bound.bind(attempt=attempt, delivery=claim.deliveries)
+        if claim.row.cancel_now:
+            return await finish_cancelled(spec, ctx, request_id, lease, attempt)
         poisoned = claim.crashes >= settings.poison_max_crashes
-        row = None if poisoned else await spec.start(repo, claim.row)
+        try:
+            row = None if poisoned else await spec.start(repo, claim.row)
+        except StaleClaim:  # cancelled since the claim
+            return await finish_cancelled(spec, ctx, request_id, lease, attempt)
     if poisoned:
         error = PermanentStageError(POISON_MESSAGE.format(stage=spec.stage, crashes=claim.crashes))
         async with ctx.uow() as s:
@@ -181,18 +190,28 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
         bound.error("stage failed", outcome="failed", error_kind="poison", crashes=claim.crashes)
         return StageRun(dispatches, "failed", attempt=attempt, error_kind="poison")
     if row is None:
-        async with ctx.statements() as s:
-            await LeasedRepository(s, request_id, lease).requests.patch(
-                request_id, claim.row.status, {}
-            )
-            bound.info("stage skipped", outcome="skipped", reason="nothing to do")
-            return StageRun(outcome="skipped", attempt=attempt)
-    result = await hold_lease(ctx, request_id, lease, spec.work(ctx, row))
+        try:
+            async with ctx.statements() as s:
+                await LeasedRepository(s, request_id, lease).requests.patch(
+                    request_id, claim.row.status, {}
+                )
+        except StaleClaim:
+            return await finish_cancelled(spec, ctx, request_id, lease, attempt)
+        bound.info("stage skipped", outcome="skipped", reason="nothing to do")
+        return StageRun(outcome="skipped", attempt=attempt)
+    try:
+        result = await hold_lease(ctx, request_id, lease, spec.work(ctx, row))
+    except CancelRequested:
+        return await finish_cancelled(spec, ctx, request_id, lease, attempt)
     try:
         async with ctx.statements() if spec.completes_in_one_statement else ctx.uow() as s:
             repo = LeasedRepository(s, request_id, lease)
             dispatches = await spec.complete(repo, ctx, row, result)
     except StaleClaim as e:
+        # The completion's compare-and-set refuses a request the caller cancelled.
+        cancelled = await finish_cancelled(spec, ctx, request_id, lease, attempt)
+        if cancelled.outcome == "cancelled":
+            return cancelled
         bound.info("stage result dropped", outcome="stale", reason=str(e))
         return StageRun(outcome="stale", attempt=attempt)
     bound.info(
@@ -216,31 +235,33 @@ async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitabl
     interval = ctx.settings.lease_seconds / 3
     beat: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
-    lost = False
+    ended: Beat | None = None  # why the work was stopped: lease lost, or cancelled
 
     def due() -> None:
         nonlocal beat
         beat = loop.create_task(renew())
 
     async def renew() -> None:
-        nonlocal timer, lost
+        nonlocal timer, ended
         try:
-            held = await _renew(ctx, request_id, lease)
+            state = await _renew(ctx, request_id, lease)
         except Exception as e:  # never let a failed renewal go unnoticed or stop the beat
             log.warning("lease not renewed", request_id=request_id, error_type=type(e).__name__)
-            held = True
-        if held:
+            state = Beat.held
+        if state is Beat.held:
             timer = loop.call_later(interval, due)
         elif worker is not None:
-            lost = True
+            ended = state
             worker.cancel()
 
     timer = loop.call_later(interval, due)
     try:
         return await work
     except asyncio.CancelledError:
-        if lost and worker is not None:
+        if ended is not None and worker is not None:
             worker.uncancel()
+            if ended is Beat.cancelled:
+                raise CancelRequested(request_id) from None
             raise LeaseLost(request_id) from None
         raise
     finally:
@@ -251,11 +272,29 @@ async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitabl
             await asyncio.gather(beat, return_exceptions=True)
 
 
-async def _renew(ctx: Context, request_id: str, lease: Lease) -> bool:
-    """False when the lease is no longer ours. If the database is away, the work goes on:
-    should the lease run out meanwhile, the lease guard on completion decides who wins."""
+async def _renew(ctx: Context, request_id: str, lease: Lease) -> Beat:
+    """Whether the lease is still ours, and the request not cancelled. If the database is
+    away, the work goes on: should the lease run out meanwhile, the lease guard on
+    completion decides who wins."""
     async with ctx.statements() as s:
         return await RequestStore(s).heartbeat(request_id, lease, ctx.settings.lease_seconds)
+
+
+async def finish_cancelled(
+    spec: StageSpec[Any], ctx: Context, request_id: str, lease: Lease, attempt: int
+) -> StageRun:
+    """End a request the caller cancelled, if this delivery holds it: `failed`,
+    "Cancelled.", metadata.cancelled; a follower of a generation it led leads again."""
+    async with ctx.uow() as s:
+        repo = LeasedRepository(s, request_id, lease)
+        ours, _, _ = await repo.requests.lease_state(request_id, lease)
+        row = await repo.requests.load(request_id, for_update=True) if ours else None
+        if row is None or not row.cancel_now or row.status not in spec.claims:
+            return StageRun(outcome="stale", attempt=attempt)
+        stage = STAGE_FOR_STATUS.get(row.status, spec.stage)
+        dispatches = await single_flight.failed(repo, row, stage, Cancelled(), "cancelled")
+    log.info("request cancelled", request_id=request_id, stage=str(stage), outcome="cancelled")
+    return StageRun(dispatches, "cancelled", attempt=attempt, error_kind="cancelled")
 
 
 async def fail_stage(
@@ -315,7 +354,11 @@ async def retry_or_fail(
         repo = Repository(s)
         ours, _, attempts = await repo.requests.lease_state(request_id, lease)
         attempt = attempts + 1  # this one, which just failed
-        if ours and isinstance(error, ProviderDeferred):
+        current = await repo.requests.load(request_id) if ours else None
+        cancelled = current is not None and current.cancel_now
+        if cancelled:
+            pass  # no retry for a request the caller cancelled: it ends below
+        elif ours and isinstance(error, ProviderDeferred):
             # Waiting for the provider is no attempt of the stage: nothing is counted.
             countdown = (error.retry_after or 1.0) * random.uniform(1.0, 1.25)
             await repo.requests.release_for_retry(request_id, lease, countdown, counts=False)
@@ -328,6 +371,9 @@ async def retry_or_fail(
             return "retry", [], countdown
     if not ours:
         return "dropped", [], 0.0
+    if cancelled:
+        run = await finish_cancelled(spec, ctx, request_id, lease, attempt)
+        return "cancelled", list(run), 0.0
     exhausted = PermanentStageError(
         f"The {spec.stage} stage still failed after {attempt} attempts ({error.message})"
     )

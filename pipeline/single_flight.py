@@ -20,7 +20,7 @@ from db.repository import Repository
 from db.requests import UNSET, RequestRow, Unset
 from pipeline import request_meta as M
 from pipeline.dispatch import Dispatch
-from pipeline.errors import SafetyDeclined, StageError
+from pipeline.errors import Cancelled, SafetyDeclined, StageError
 from pipeline.states import Stage, Status
 
 log = structlog.get_logger("vividly.single_flight")
@@ -97,13 +97,17 @@ async def fast_path(
     """generating_audio -> fast_path_ready for the leader and every follower waiting."""
     await repo.locks.cache_key(leader.cache_key or "")
     content_id = await save_content()
-    await repo.requests.transition(
+    now = await repo.requests.transition(
         leader.id,
         Status.generating_audio,
         Status.fast_path_ready,
         generated_content_id=content_id,
     )
     await _fast_path_followers(repo, leader.id, content_id)
+    if M.CANCEL_DEFERRED in now.metadata:
+        # Cancelled while its followers waited: they have the fast path now, and one of
+        # them leads the video for the others.
+        return await _cancelled_leader(repo, now, Stage.audio)
     return [Dispatch(Stage.video, leader.id)]
 
 
@@ -113,9 +117,43 @@ async def completed(
     """generating_video -> completed, and the followers complete with the same content."""
     await repo.locks.cache_key(leader.cache_key or "")
     await save_video()
-    await repo.requests.transition(leader.id, Status.generating_video, Status.completed)
     await _complete_followers(repo, leader.id, leader.generated_content_id, {})
+    now = await repo.requests.load(leader.id, for_update=True)
+    if now is not None and M.CANCEL_DEFERRED in now.metadata:
+        return await _cancelled_leader(repo, now, Stage.video)
+    await repo.requests.transition(leader.id, Status.generating_video, Status.completed)
     return []
+
+
+async def waiting_on(repo: Repository, row: RequestRow) -> list[RequestRow]:
+    """The followers waiting on what `row` generates (none unless it leads)."""
+    if row.metadata.get(M.ROLE) != "leader":
+        return []
+    return await repo.requests.followers(row.id, _ATTACHED)
+
+
+async def _cancelled_leader(repo: Repository, leader: RequestRow, stage: Stage) -> list[Dispatch]:
+    """A leader whose cancellation waited on its followers ends cancelled; the first
+    follower still short of its video leads it for the rest."""
+    await repo.requests.transition(
+        leader.id,
+        leader.status,
+        Status.failed,
+        error_message=Cancelled().message,
+        metadata={M.CANCELLED: {"at": time.time(), "stage": str(stage)}},
+        drop_metadata=(M.CANCEL_DEFERRED,),
+        # In the transaction that just moved it on (and let its lease go), under the
+        # key's lock: no other delivery can hold it.
+        lease=None,
+    )
+    rest = await repo.requests.followers(leader.id, (Status.fast_path_ready,))
+    if not rest:
+        return []
+    first, *others = rest
+    await repo.requests.patch(first.id, first.status, {M.ROLE: "leader", M.LEADER_ID: None})
+    for f in others:
+        await repo.requests.patch(f.id, f.status, {M.LEADER_ID: first.id})
+    return [Dispatch(Stage.video, first.id)]
 
 
 async def degraded(
@@ -150,9 +188,15 @@ async def failed(
     the others stay attached to it."""
     if row.cache_key and row.metadata.get(M.ROLE) == "leader":
         await repo.locks.cache_key(row.cache_key)
-    note = {M.FAILED_STAGE: str(stage), M.ERROR_KIND: kind, M.FAILED_AT: time.time()}
+    note: dict[str, Any] = {
+        M.FAILED_STAGE: str(stage),
+        M.ERROR_KIND: kind,
+        M.FAILED_AT: time.time(),
+    }
     if isinstance(error, SafetyDeclined):
         note[M.SAFETY] = error.category
+    if isinstance(error, Cancelled):
+        note[M.CANCELLED] = {"at": note[M.FAILED_AT], "stage": str(stage)}
     await repo.requests.transition(
         row.id, row.status, Status.failed, error_message=error.message, metadata=note
     )

@@ -100,6 +100,16 @@ async def api(pipeline_db: str) -> AsyncIterator[object]:
 
 
 @pytest.fixture(scope="session")
+async def client(pipeline_db: str) -> AsyncIterator[object]:
+    """VividlyClient, as an API service holds it (its own engine, broker connection and
+    status-event listener); a short resync period, so a missed event shows quickly."""
+    from workers.client import VividlyClient
+
+    async with VividlyClient(resync_seconds=5.0) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
 def gcs_emulator() -> Iterator[str]:
     """An in-memory GCS emulator on a free loopback port, with a bucket "vividly-test";
     yields its endpoint, "http://127.0.0.1:PORT".

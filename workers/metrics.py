@@ -42,6 +42,7 @@ from prometheus_client.exposition import start_http_server
 from db.requests import COUNTS_BY_STATUS
 from pipeline.settings import get_settings
 from pipeline.states import Status
+from workers.health import Probe, with_health
 from workers.routing import QUEUES
 
 log = structlog.get_logger("vividly.metrics")
@@ -357,6 +358,8 @@ def _serve(sender: Any = None, **_: object) -> None:
             error=str(e),
         )
         return
+    # /healthz and /readyz beside /metrics (workers/health.py), on the same port.
+    server.set_app(with_health(server.get_app(), Probe(settings)))
     _state["server"] = server
     log.info("metrics endpoint started", port=settings.metrics_port, address=settings.metrics_addr)
 

@@ -106,6 +106,8 @@ def _settle(
                 return Settled("retry", retry_in=delay, why=why, error_type=error_type)
             if decision == "exhausted":
                 return Settled("failed", "exhausted", dispatches)
+            if decision == "cancelled":
+                return Settled("cancelled", "cancelled", dispatches)
             return Settled("stale")
         if verdict is not Verdict.wait:
             if verdict is Verdict.bug:

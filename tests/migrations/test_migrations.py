@@ -113,3 +113,34 @@ def test_updated_at_trigger_moves_on_update_only(migrated_db: str) -> None:
         now = conn.execute("SELECT now()").fetchone()[0]
     assert after[1] == before[1]
     assert before[0] < after[0] <= now
+
+
+def test_007_announces_committed_status_changes_only(migrated_db: str) -> None:
+    """A NOTIFY per insert and status change, delivered on commit; nothing for a rolled
+    back change or an update that keeps the status; no student text in the payload."""
+    import json
+
+    with connect(migrated_db) as listener, connect(migrated_db) as c:
+        listener.execute("LISTEN vividly_request_status")
+        c.execute(
+            "INSERT INTO organizations (id, name, org_type) VALUES ('o1', 'District', 'district')"
+        )
+        c.execute(
+            "INSERT INTO users (id, email, password_hash, first_name, last_name, role, org_id,"
+            " grade_level) VALUES ('u1', 'a@x.invalid', '!', 'Ada', 'L', 'student', 'o1', 10)"
+        )
+        c.execute(
+            "INSERT INTO content_requests (id, student_id, original_query, status) "
+            "VALUES ('r1', 'u1', 'a secret question', 'nlu_processing')"
+        )
+        c.execute("BEGIN")
+        c.execute("UPDATE content_requests SET status = 'cache_check' WHERE id = 'r1'")
+        c.execute("ROLLBACK")
+        c.execute("UPDATE content_requests SET error_message = 'x' WHERE id = 'r1'")
+        c.execute("UPDATE content_requests SET status = 'failed' WHERE id = 'r1'")
+        events = [json.loads(n.payload) for n in listener.notifies(timeout=2, stop_after=2)]
+    assert [(e["id"], e["from"], e["to"]) for e in events] == [
+        ("r1", None, "nlu_processing"),
+        ("r1", "nlu_processing", "failed"),
+    ]
+    assert all(e["content"] is None and "secret" not in json.dumps(e) for e in events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
@@ -52,7 +53,25 @@ DELIBERATE_DEVIATIONS: dict[tuple[object, ...], str] = {
         "(deleted_at) WHERE ((deleted_at IS NOT NULL) AND (NOT (metadata ? 'scrubbed_at'::text)))",
     ): "005: the student-text scrub sweep's partial index",
     ("extension", "pgcrypto"): "001: generate_id() calls gen_random_bytes() from pgcrypto",
+    (
+        "trigger",
+        "content_requests",
+        "content_requests_status_events",
+        "CREATE TRIGGER content_requests_status_events AFTER INSERT OR UPDATE OF status ON "
+        "public.content_requests FOR EACH ROW EXECUTE FUNCTION notify_request_status()",
+    ): "007: every committed status change is NOTIFYed, for live progress events",
 }
+# 007's trigger function, as PostgreSQL prints the migration's own source.
+_BODY_007 = importlib.import_module("migrations.versions.007_request_status_events")
+DELIBERATE_DEVIATIONS[
+    (
+        "function",
+        "notify_request_status",
+        "",
+        "CREATE OR REPLACE FUNCTION public.notify_request_status()\n RETURNS trigger\n"
+        " LANGUAGE plpgsql\nAS $function$" + _BODY_007.FUNCTION.split("$$")[1] + "$function$\n",
+    )
+] = "007: the trigger's function (ids, statuses, time and content locations only)"
 # Tables the seed does not have, each with its reason: every item of theirs (columns,
 # constraints, indexes) is part of that one deviation.
 DEVIATING_TABLES: dict[str, str] = {

@@ -233,3 +233,17 @@ def cache_purge(
 
     ids = run(go)
     out.print(f"{len(ids)} lesson(s) taken out of the cache", highlight=False)
+
+
+@app.command("doctor")
+def doctor_command() -> None:
+    """Check what the workers need: database (and its schema at head), broker, storage.
+    One line each; exit status 1 when something is wrong."""
+    from workers.health import readiness
+
+    checks = run(lambda: readiness(get_settings()))
+    for c in checks:
+        mark = "[green]ok[/]" if c.ok else "[bold red]FAIL[/]"
+        out.print(f"{mark:>20}  {c.name:9} {c.detail}", highlight=False)
+    if not all(c.ok for c in checks):
+        raise typer.Exit(1)

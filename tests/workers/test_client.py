@@ -1,0 +1,142 @@
+"""VividlyClient on the real worker, PostgreSQL and Redis: live progress events from
+LISTEN/NOTIFY (with a dropped listener connection), and cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from pipeline.errors import RequestError
+from pipeline.views import RequestEvent
+from tests import fakes
+from tests.support import TEST_ENV, connect
+from tests.workers.helpers import content, fresh_topic, row, settle
+
+pytestmark = pytest.mark.usefixtures("fakes")
+
+STUDENT = "user_demo_student_3"
+OTHER = "user_demo_student_1"
+
+
+async def collect(client, request_id: str, within: float = 60) -> list[RequestEvent]:
+    async def run() -> list[RequestEvent]:
+        return [e async for e in client.events(request_id)]
+
+    return await asyncio.wait_for(run(), within)
+
+
+def assert_chain(events: list[RequestEvent]) -> None:
+    """The first event is the state at subscription; each later one follows on from it."""
+    assert events[0].from_status is None
+    for before, after in zip(events, events[1:], strict=False):
+        assert after.from_status == before.to_status, [e.to_status for e in events]
+    assert events[-1].terminal
+
+
+async def test_events_follow_a_request_from_submit_to_completed(client) -> None:
+    _, query = fresh_topic()
+    rid = await client.submit(STUDENT, query)
+    events = await collect(client, rid)
+    assert_chain(events)
+    statuses = [e.to_status for e in events]
+    assert statuses[-1] == "completed"
+    # Subscribed after the submit, yet nothing is missed from the state it started at.
+    later = ["cache_check", "generating_script", "generating_audio", "fast_path_ready"]
+    assert statuses[-5:-1] == later[-4:] or set(later) <= set(statuses)
+    fast = next(e for e in events if e.to_status == "fast_path_ready")
+    assert fast.content and fast.content["audio_url"].endswith("audio.mp3")
+    done = events[-1].content or {}
+    view = await client.get(rid)
+    assert done["video_url"] == view.video_url and done["lesson_page_url"] == view.lesson_page_url
+    # Ids, statuses, times and locations only: never the student's words.
+    wire = json.dumps([e.model_dump(mode="json") for e in events])
+    assert query not in wire and "explain" not in wire
+
+
+async def test_a_subscriber_resynchronises_after_its_connection_drops(client) -> None:
+    _, query = fresh_topic()
+    fakes.set_failure("script", "slow 3")
+    rid = await client.submit(STUDENT, query)
+    stream = asyncio.create_task(collect(client, rid))
+    await asyncio.to_thread(wait_status, rid, "generating_script")
+    # Cut the listener's connection, as a PostgreSQL restart or a proxy timeout would.
+    with connect(TEST_ENV.database) as c:
+        cut = c.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE query LIKE 'LISTEN %' AND pid <> pg_backend_pid()"
+        ).fetchall()
+    assert cut, "no LISTEN connection found"
+    events = await stream
+    assert events[-1].to_status == "completed"
+    for before, after in zip(events, events[1:], strict=False):
+        # After the cut, the row is read again: what comes next is never a step back.
+        assert after.to_status != before.to_status
+
+
+def wait_status(rid: str, status: str, within: float = 30) -> None:
+    import time
+
+    deadline = time.monotonic() + within
+    while row(rid)["status"] != status:
+        assert time.monotonic() < deadline, f"{rid} never reached {status}"
+        time.sleep(0.02)
+
+
+async def test_cancel_abandons_a_running_provider_call_at_the_next_heartbeat(client) -> None:
+    _, query = fresh_topic()
+    fakes.set_failure("speech", "slow 30")
+    rid = await client.submit(STUDENT, query)
+    await asyncio.to_thread(wait_status, rid, "generating_audio")
+    await asyncio.sleep(0.2)  # the worker is inside the 30 s call now
+    marked = await client.cancel(rid)
+    assert marked.cancel_requested and marked.status == "generating_audio"
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    r = await settle(rid, within=15)
+    # LEASE_SECONDS=3 in tests: a heartbeat every second.
+    assert loop.time() - started < 5
+    assert (r["status"], r["error_message"]) == ("failed", "Cancelled.")
+    assert r["metadata"]["cancelled"]["stage"] == "audio"
+    view = await client.get(rid)
+    assert view.cancelled is not None and view.status == "failed"
+
+
+async def test_cancel_of_a_request_nobody_works_on_ends_it_at_once(client) -> None:
+    rid = await client.submit(STUDENT, "atoms")  # too vague: it asks for a clarification
+    assert (await settle(rid))["status"] == "needs_clarification"
+    view = await client.cancel(rid)
+    assert (view.status, view.error_message) == ("failed", "Cancelled.")
+    assert view.cancelled == {"at": view.cancelled["at"], "stage": "nlu"}
+    with pytest.raises(RequestError, match="already failed; only a request in progress"):
+        await client.cancel(rid)
+    # A cancelled request can be retried like any failed one.
+    await client.retry(rid)
+    assert (await settle(rid))["status"] == "needs_clarification"
+
+
+async def test_cancelling_a_leader_keeps_the_generation_for_its_followers(client) -> None:
+    _, query = fresh_topic()
+    fakes.set_failure("script", "slow 2")
+    # Same topic, interest and style: the same cache key, so the second one follows.
+    leader = await client.submit(STUDENT, query, interest_id="int_basketball")
+    await asyncio.to_thread(wait_status, leader, "generating_script")
+    follower = await client.submit(OTHER, query, interest_id="int_basketball")
+    await settle_meta(follower, "role", "follower")
+    await client.cancel(leader)
+    lead = await settle(leader, within=60)
+    f = await settle(follower, within=60)
+    assert f["status"] == "completed" and f["generated_content_id"]
+    assert (lead["status"], lead["error_message"]) == ("failed", "Cancelled.")
+    # One generation, kept: the follower has the leader's lesson, made once.
+    assert fakes.calls("script") == 1 and fakes.calls("speech") == 1
+    assert content(f["generated_content_id"])["video_url"]
+
+
+async def settle_meta(rid: str, key: str, value: str, within: float = 30) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while (await asyncio.to_thread(row, rid))["metadata"].get(key) != value:
+        assert loop.time() < deadline, f"{rid}: metadata {key} never became {value}"
+        await asyncio.sleep(0.02)
