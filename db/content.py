@@ -26,6 +26,18 @@ class ContentRow:
     duration_seconds: int | None
     file_size_bytes: int | None
     generation_metadata: dict[str, Any]
+    review_status: str | None = None  # manual_review_status: pending, approved, flagged
+
+
+@dataclass(frozen=True)
+class FlaggedContent:
+    id: str
+    topic_id: str
+    interest_id: str
+    style: str
+    cache_key: str
+    flagged_at: str | None
+    reports: int
 
 
 @dataclass(frozen=True)
@@ -48,11 +60,46 @@ def _content_row(row: Any) -> ContentRow:
         duration_seconds=c["duration_seconds"],
         file_size_bytes=c["file_size_bytes"],
         generation_metadata=dict(c["generation_metadata"] or {}),
+        review_status=c.get("manual_review_status"),
     )
 
 
 _BY_KEY = text("SELECT * FROM generated_content WHERE cache_key = :key")
 _BY_ID = text("SELECT * FROM generated_content WHERE id = :id")
+# The content review gate: report_issue feedback since the last review decision, the
+# decision itself (generation_metadata.review keeps when and by whom), and the list staff
+# work from. Never a comment's text: only counts.
+_REPORTS_SINCE_REVIEW = text("""
+    SELECT count(*) FROM feedback f JOIN generated_content g ON g.id = f.content_id
+    WHERE f.content_id = :id AND f.feedback_type = 'report_issue'
+      AND f.created_at > coalesce(CAST(g.generation_metadata #>> '{review,at}' AS timestamptz),
+                                  '-infinity')
+""")
+_SET_REVIEW = text("""
+    UPDATE generated_content
+    SET manual_review_status = CAST(:status AS text),
+        generation_metadata = coalesce(generation_metadata, '{}'::jsonb)
+            || jsonb_build_object('review', jsonb_build_object(
+                   'status', CAST(:status AS text), 'at', clock_timestamp(),
+                   'by', CAST(:by AS text), 'reports', CAST(:reports AS int)))
+    WHERE id = :id
+    RETURNING id
+""")
+_FLAGGED = text("""
+    SELECT g.id, g.topic_id, g.interest_id, g.style, g.cache_key,
+           g.generation_metadata #>> '{review,at}' AS flagged_at,
+           (SELECT count(*) FROM feedback f
+            WHERE f.content_id = g.id AND f.feedback_type = 'report_issue') AS reports
+    FROM generated_content g WHERE g.manual_review_status = 'flagged'
+    ORDER BY g.generation_metadata #>> '{review,at}' LIMIT :limit
+""")
+_RETIRE_ONE = text("""
+    UPDATE generated_content
+    SET cache_key = 'retired:' || id,
+        generation_metadata = COALESCE(generation_metadata, '{}'::jsonb)
+            || jsonb_build_object('retired_at', now(), 'retired_key', cache_key)
+    WHERE id = :id AND cache_key NOT LIKE 'retired:%'
+""")
 # Retired content keeps its row (feedback and progress point at it) under a key no lookup
 # asks for, so the next request for it generates anew. Content a live request still
 # works on is left alone.
@@ -130,6 +177,23 @@ class ContentStore:
         """Take matching content out of the cache (see _RETIRE); the ids retired."""
         params = {"topic": topic_id, "interest": interest_id, "version": version}
         return [r[0] for r in await self.s.execute(_RETIRE, params)]
+
+    async def reports_since_review(self, content_id: str) -> int:
+        return int((await self.s.execute(_REPORTS_SINCE_REVIEW, {"id": content_id})).scalar_one())
+
+    async def set_review(
+        self, content_id: str, status: str, *, by: str | None, reports: int = 0
+    ) -> bool:
+        params = {"id": content_id, "status": status, "by": by, "reports": reports}
+        return (await self.s.execute(_SET_REVIEW, params)).one_or_none() is not None
+
+    async def flagged(self, limit: int = 100) -> list[FlaggedContent]:
+        rows = await self.s.execute(_FLAGGED, {"limit": limit})
+        return [FlaggedContent(*r) for r in rows]
+
+    async def retire_one(self, content_id: str) -> None:
+        """Out of the cache (its row stays for the feedback and progress that point at it)."""
+        await self.s.execute(_RETIRE_ONE, {"id": content_id})
 
     async def get(self, content_id: str) -> ContentRow | None:
         row = (await self.s.execute(_BY_ID, {"id": content_id})).one_or_none()

@@ -345,6 +345,12 @@ _UNATTENDED = text("""
              < clock_timestamp() - make_interval(secs => :lost_after)
       )
       AND NOT (
+          r.metadata ? 'review_wait' AND EXISTS (
+              SELECT 1 FROM generated_content g
+              WHERE g.id = r.metadata->>'review_wait' AND g.manual_review_status = 'flagged'
+          )
+      )
+      AND NOT (
           r.metadata->>'role' = 'follower' AND EXISTS (
               SELECT 1 FROM content_requests l
               WHERE l.id = r.metadata->>'leader_id'
@@ -355,6 +361,10 @@ _UNATTENDED = text("""
     ORDER BY coalesce(e.dispatched_at, r.updated_at)
     LIMIT :limit
     FOR UPDATE OF r SKIP LOCKED
+""")
+_WAITING_FOR_REVIEW = text(f"""
+    SELECT id FROM content_requests
+    WHERE status = 'cache_check' AND deleted_at IS NULL AND metadata->>'{M.REVIEW_WAIT}' = :id
 """)
 _EXPIRED_CLARIFICATIONS = text("""
     SELECT id FROM content_requests
@@ -653,6 +663,11 @@ class RequestStore:
         params = {"key": cache_key, "exclude": exclude}
         row = (await self.s.execute(_INFLIGHT_LEADER, params)).one_or_none()
         return _request_row(row) if row else None
+
+    async def waiting_for_review(self, content_id: str) -> list[str]:
+        """The requests in cache_check waiting on this flagged content's review."""
+        rows = await self.s.execute(_WAITING_FOR_REVIEW, {"id": content_id})
+        return [r[0] for r in rows]
 
     async def followers(self, leader_id: str, statuses: tuple[Status, ...]) -> list[RequestRow]:
         params = {"leader": leader_id, "statuses": [str(s) for s in statuses]}

@@ -23,6 +23,7 @@ from pipeline.dispatch import Dispatch
 from pipeline.errors import Cancelled, NotFound, RequestError
 from pipeline.inputs import checked_id, optional_id, student_text
 from pipeline.providers.protocols import ObjectStorage
+from pipeline.review import FLAGGED, REVIEW_NOTICE, WAITING_NOTICE
 from pipeline.states import STAGE_FOR_STATUS, TERMINAL, Stage, Status
 
 MAX_QUERY_CHARS = 2000
@@ -268,6 +269,9 @@ class PipelineAPI:
             # Captions, transcript and the lesson page, beside the media (lesson_files).
             **{k: narration.get(k) for k in LESSON_FILE_URLS},
             "duration_seconds": content.duration_seconds if content else None,
+            # The content review gate: a reported lesson says so to whoever holds it.
+            "content_review": content.review_status if content else None,
+            "notice": _review_notice(row, content.review_status if content else None),
             "failed_stage": row.metadata.get(M.FAILED_STAGE),
             "cancel_requested": M.CANCEL_REQUESTED in row.metadata,
             "cancelled": row.metadata.get(M.CANCELLED),
@@ -339,6 +343,14 @@ def retry_stage(row: RequestRow) -> Stage:
     if stage == Stage.cache_check and not row.topic_id:
         stage = Stage.nlu
     return stage
+
+
+def _review_notice(row: RequestRow, review_status: str | None) -> str | None:
+    if review_status == FLAGGED:
+        return REVIEW_NOTICE
+    if row.status == Status.cache_check and M.REVIEW_WAIT in row.metadata:
+        return WAITING_NOTICE
+    return None
 
 
 def _public_clarification(row: RequestRow) -> dict[str, Any] | None:

@@ -42,3 +42,6 @@ RETRIED_FROM: Final = "retried_from"
 CANCEL_REQUESTED: Final = "cancel_requested_at"
 CANCEL_DEFERRED: Final = "cancel_deferred"
 CANCELLED: Final = "cancelled"
+# The content review gate: the flagged content a request waits on (REVIEW_FLAGGED=wait),
+# in cache_check, until curriculum staff approve it (or it is regenerated).
+REVIEW_WAIT: Final = "review_wait"

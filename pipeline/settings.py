@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     # wins. Past it, cache misses wait for tomorrow or are refused (cache hits served).
     district_daily_budget_usd: float | None = Field(default=None, ge=0)
     budget_exhausted: Literal["wait", "refuse"] = "refuse"
+    # The content review gate: this many report_issue feedbacks since the last review
+    # flag a lesson; a flagged lesson is never served from the cache, and a new request
+    # for it regenerates it ("regenerate") or waits until staff approve it ("wait").
+    review_reports_to_flag: int = Field(default=1, ge=1)
+    review_flagged: Literal["regenerate", "wait"] = "regenerate"
     # USD per million tokens / characters, for generation_metadata's estimated cost.
     price_table: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     # A provider's breaker opens after this many transient failures in a row, for this long.

@@ -38,6 +38,7 @@ async def decide(
     row: RequestRow,
     key: str,
     admit_generation: Callable[[], Awaitable[None]] | None = None,
+    flagged: str = "regenerate",
 ) -> list[Dispatch]:
     """cache_check's decision for `row` (in cache_check): serve a full hit, join an
     in-flight leader, lead the video from a script+audio hit, or lead a generation.
@@ -46,6 +47,15 @@ async def decide(
     await repo.locks.cache_key(key)
     content = await repo.content.by_key(key)
     frm = Status.cache_check
+    if content is not None and content.review_status == "flagged":
+        if flagged == "wait":
+            # No worker holds it and the watchdog leaves it be; approval sends it on.
+            await repo.requests.patch(row.id, frm, {M.CACHE_KEY: key, M.REVIEW_WAIT: content.id})
+            return []
+        # Reported and not yet approved: never served. Out of the cache, so this request
+        # leads a new generation under the key (the flagged row stays for review).
+        await repo.content.retire_one(content.id)
+        content = None
     if content is not None and content.video_url:
         await repo.requests.transition(
             row.id,

@@ -38,6 +38,8 @@ class RequestView(BaseModel):
     transcript_url: str | None = None
     lesson_page_url: str | None = None
     duration_seconds: int | None = None
+    content_review: str | None = None  # the lesson's manual_review_status
+    notice: str | None = None  # for the student: e.g. the lesson is being reviewed
     failed_stage: str | None = None
     cancel_requested: bool = False  # asked for; the request may still be finishing
     cancelled: dict[str, Any] | None = None  # {"at", "stage"} once it ended cancelled

@@ -10,8 +10,10 @@ from __future__ import annotations
 import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from pipeline import regeneration
+from db.transient import is_transient_db_error
+from pipeline import regeneration, review
 from pipeline.api import PipelineAPI
 from pipeline.errors import TransientStageError
 from pipeline.uploads.importer import TIME_BUDGET_SECONDS, fail_upload, process_upload
@@ -84,13 +86,27 @@ def bulk_upload(self: Task, job_id: str) -> None:
     time_limit=REGENERATE_TIME_LIMIT_SECONDS,
 )
 def regenerate_from_feedback(self: Task, feedback_id: str) -> str | None:
+    """What a feedback asks for: a report counts towards the lesson's review (and may flag
+    it); "make it simpler" and "try a different interest" make a new request."""
     rt = get_runtime()
     ctx = rt.context
     api = PipelineAPI(ctx.sessions, enqueue, ctx.providers.storage, ctx.settings.max_query_chars)
     try:
+        rt.run(_note_report(ctx.sessions, feedback_id, ctx.settings.review_reports_to_flag))
         return rt.run(regeneration.regenerate_from_feedback(ctx.sessions, api, feedback_id))
     except TransientStageError:
         if not _attempts_left(self):
             log.error("regeneration gave up", feedback_id=feedback_id, outcome="failed")
             return None
         raise self.retry(countdown=_retry_delay(self)) from None
+
+
+async def _note_report(
+    sessions: async_sessionmaker[AsyncSession], feedback_id: str, reports_to_flag: int
+) -> None:
+    try:
+        await review.note_report(sessions, feedback_id, reports_to_flag)
+    except Exception as e:
+        if is_transient_db_error(e):
+            raise TransientStageError("the database is unavailable") from e
+        raise

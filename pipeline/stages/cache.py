@@ -28,4 +28,5 @@ class CacheCheckStage(BaseStage[str]):
         async def within_budget() -> None:
             await admit_within_budget(repo, ctx, row.student_id)
 
-        return await single_flight.decide(repo, row, result, within_budget)
+        flagged = ctx.settings.review_flagged
+        return await single_flight.decide(repo, row, result, within_budget, flagged)

@@ -13,6 +13,7 @@ from pipeline.regeneration import next_interest
 from tests.support import TEST_ENV, connect, wait_for
 from tests.workers.helpers import (
     SCHOOL,
+    content,
     finished,
     fresh_topic,
     history,
@@ -252,3 +253,45 @@ def test_next_interest(current: str, ranked: list[str], expected: str) -> None:
 
 def test_next_interest_with_nothing_else_is_none() -> None:
     assert next_interest("a", ["a"], ["a"]) is None
+
+
+# -- the content review gate ---------------------------------------------------------------
+
+
+async def test_a_report_flags_the_lesson_and_staff_approve_it(api, worker) -> None:
+    import subprocess
+    import sys
+
+    source = await completed_lesson(api)
+    lesson = source["generated_content_id"]
+    report = new_feedback(lesson, "report_issue")
+    send("ops.regenerate_from_feedback", report)
+    send("ops.regenerate_from_feedback", report)  # a duplicate delivery
+    await asyncio.to_thread(
+        wait_for, lambda: content(lesson)["manual_review_status"] == "flagged", 30
+    )
+    view = await api.get_request(source["id"])
+    assert view["content_review"] == "flagged" and "reported" in view["notice"]
+    actions = "SELECT action FROM audit_logs WHERE resource_id = %s ORDER BY created_at"
+
+    def audit() -> list[str]:
+        with connect(TEST_ENV.database) as c:
+            return [r[0] for r in c.execute(actions, (lesson,)).fetchall()]
+
+    await asyncio.to_thread(wait_for, lambda: len(audit()) == 1, 10)
+    assert audit() == ["content.review.flagged"]
+    assert regenerations_of(report) == 0  # a report makes no new request by itself
+
+    def vividly(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "workers.cli", "review", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    listed = vividly("list")
+    assert listed.returncode == 0 and lesson in listed.stdout, listed.stderr
+    approved = vividly("approve", lesson, "--by", "user_demo_teacher")
+    assert approved.returncode == 0, approved.stderr
+    assert content(lesson)["manual_review_status"] == "approved"
+    assert audit() == ["content.review.flagged", "content.review.approved"]
+    assert lesson not in vividly("list").stdout
+    unknown = vividly("flag", "content_nope")
+    assert unknown.returncode != 0 and "No lesson 'content_nope'" in unknown.stderr

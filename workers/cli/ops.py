@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
 
 import typer
 
@@ -233,6 +236,76 @@ def cache_purge(
 
     ids = run(go)
     out.print(f"{len(ids)} lesson(s) taken out of the cache", highlight=False)
+
+
+review_app = typer.Typer(no_args_is_help=True, help="The content review gate.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("list")
+def review_list(limit: int = typer.Option(100, "--limit")) -> None:
+    """Lessons flagged by students' reports, oldest first: never served until approved."""
+    from db.content import ContentStore
+
+    async def go() -> list[Any]:
+        async with _session() as s:
+            return await ContentStore(s).flagged(limit)
+
+    rows = run(go)
+    for r in rows:
+        out.print(
+            f"{r.id}  {r.topic_id}  {r.interest_id}  {r.style}  reports={r.reports}  "
+            f"flagged_at={r.flagged_at}",
+            highlight=False,
+        )
+    out.print(f"{len(rows)} lesson(s) flagged", highlight=False)
+
+
+@review_app.command("approve")
+def review_approve(
+    content_id: str, by: str | None = typer.Option(None, "--by", help="The reviewer's user id.")
+) -> None:
+    """Approve a lesson: it is served again, and requests waiting on it go on."""
+    _review(content_id, "approved", by)
+
+
+@review_app.command("flag")
+def review_flag(
+    content_id: str, by: str | None = typer.Option(None, "--by", help="The reviewer's user id.")
+) -> None:
+    """Flag a lesson: it is no longer served from the cache."""
+    _review(content_id, "flagged", by)
+
+
+def _review(content_id: str, status: str, by: str | None) -> None:
+    from db.session import create_engine, create_sessionmaker
+    from pipeline import review
+    from workers.client import send
+
+    async def go() -> list[Any]:
+        engine = create_engine(get_settings().database_url)
+        try:
+            return await review.review(create_sessionmaker(engine), content_id, status, by)
+        finally:
+            await engine.dispose()
+
+    dispatches = run(go)
+    send(dispatches)
+    out.print(
+        f"{content_id} {status}; {len(dispatches)} waiting request(s) sent on", highlight=False
+    )
+
+
+@contextlib.asynccontextmanager
+async def _session() -> AsyncIterator[Any]:
+    from db.session import create_engine, create_sessionmaker, unit_of_work
+
+    engine = create_engine(get_settings().database_url)
+    try:
+        async with unit_of_work(create_sessionmaker(engine)) as s:
+            yield s
+    finally:
+        await engine.dispose()
 
 
 @app.command("doctor")
