@@ -23,6 +23,8 @@ views.RequestView.captions_url
 views.RequestView.transcript_url
 views.RequestView.failed_stage
 views.RequestView.signed_urls
+views.RequestView.content_review
+views.RequestView.notice
 
 # Named by string: PROVIDER_FACTORY=pipeline.providers.instant:build_instant (bench/,
 # tests) and the beat scheduler class in `vividly beat` / Celery's beat_scheduler.
