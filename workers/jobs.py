@@ -10,6 +10,7 @@ import structlog
 from celery import Task
 
 from pipeline.jobs import run_job
+from workers import metrics
 from workers.client import send
 from workers.policy import vividly_task
 from workers.runtime import get_runtime
@@ -40,9 +41,16 @@ def _job_task(job: JobSpec) -> Task:
         period = period_seconds(job.name, rt.context.settings.watchdog_period_seconds)
         if not manual and not claim_slot(job.name, period):
             log.info("job skipped: this schedule slot already ran", job=job.name, outcome="dup")
+            metrics.record_job(job.name, "dup")
             return 0
         # The job sends what each batch decided right after that batch commits.
-        result = rt.run(run_job(replace(rt.context, enqueue=send), job.name))
+        try:
+            result = rt.run(run_job(replace(rt.context, enqueue=send), job.name))
+        except Exception:
+            metrics.record_job(job.name, "failed")
+            raise
+        outcome = "locked" if result.locked else "ok"
+        metrics.record_job(job.name, outcome, result.details if job.name == "watchdog" else None)
         send(result.dispatches)
         for name_, arg in result.tasks:
             self.app.send_task(name_, args=[arg])

@@ -35,7 +35,7 @@ from celery.signals import (
     worker_shutdown,
 )
 from kombu.transport.redis import PRIORITY_STEPS, Channel
-from prometheus_client import CollectorRegistry, Counter, Histogram, multiprocess, values
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import start_http_server
 
@@ -128,6 +128,28 @@ class Instruments:
             ["provider"],
             registry=None,
         )
+        self.job_runs = Counter(
+            "vividly_job_runs",
+            "Beat job runs by outcome: ok, dup (its schedule slot already ran), locked "
+            "(another run held the job), failed.",
+            ["job", "outcome"],
+            registry=None,
+        )
+        # The newest across processes ("max"): what the no-beat alert compares with time().
+        self.job_last_success = Gauge(
+            "vividly_job_last_success_timestamp_seconds",
+            "When each beat job last finished a run (Unix time).",
+            ["job"],
+            registry=None,
+            multiprocess_mode="max",
+        )
+        self.watchdog_redispatches = Counter(
+            "vividly_watchdog_redispatches",
+            "Requests the watchdog sent again: dead_lease (their worker died) or lost "
+            "(their message is gone).",
+            ["reason"],
+            registry=None,
+        )
 
 
 @functools.cache
@@ -144,6 +166,17 @@ def record_stage(stage: str, outcome: str, error_kind: str, seconds: float) -> N
 
 
 @_never_raises
+@_never_raises
+def record_job(job: str, outcome: str, details: dict[str, Any] | None = None) -> None:
+    m = instruments()
+    m.job_runs.labels(job, outcome).inc()
+    if outcome in ("ok", "locked"):
+        m.job_last_success.labels(job).set(time.time())
+    for reason in ("dead_lease", "lost"):
+        if details and details.get(reason):
+            m.watchdog_redispatches.labels(reason).inc(details[reason])
+
+
 def record_cache(result: str) -> None:
     instruments().cache_lookups.labels(result).inc()
 

@@ -218,3 +218,18 @@ def test_message_age_from_header_eta_or_first_sight() -> None:
 def test_queue_keys_cover_kombu_priority_lists() -> None:
     assert queue_keys("nlu", {}) == ["nlu", "nlu\x06\x163", "nlu\x06\x166", "nlu\x06\x169"]
     assert queue_keys("nlu", {"priority_steps": [0], "global_keyprefix": "p:"}) == ["p:nlu"]
+
+
+def test_beat_job_runs_and_their_last_success_are_exported(worker: WorkerProcess) -> None:
+    """What the no-beat and watchdog alerts read (ops/prometheus/alerts.yml)."""
+    before = scrape(worker.metrics_url)
+    started = time.time()
+    app.send_task("jobs.watchdog", kwargs={"manual": True})
+
+    def ran(s: Samples) -> bool:
+        return grown(before, s, "vividly_job_runs_total", job="watchdog", outcome="ok") >= 1
+
+    after = scrape_until(worker.metrics_url, ran)
+    assert ran(after)
+    last = value(after, "vividly_job_last_success_timestamp_seconds", job="watchdog")
+    assert started - 1 <= last <= time.time() + 1
