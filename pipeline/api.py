@@ -10,6 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from db.catalog import StudentInfo
@@ -25,6 +27,8 @@ from pipeline.inputs import checked_id, optional_id, student_text
 from pipeline.providers.protocols import ObjectStorage
 from pipeline.review import FLAGGED, REVIEW_NOTICE, WAITING_NOTICE
 from pipeline.states import STAGE_FOR_STATUS, TERMINAL, Stage, Status
+
+tracer = trace.get_tracer("vividly.pipeline")
 
 MAX_QUERY_CHARS = 2000
 MAX_ANSWER_CHARS = 500
@@ -58,6 +62,20 @@ class PipelineAPI:
         """A new request; its id. With an idempotency key (the caller's, unique per
         student), a second submit with the same key returns the first request's id and
         writes nothing, so a caller may retry a submit whose answer it did not get."""
+        with tracer.start_as_current_span("submit", kind=SpanKind.PRODUCER) as span:
+            request_id = await self._submit(student_id, query, interest_id, style, idempotency_key)
+            # The request's trace starts here; its id, never its words, names it.
+            span.set_attribute("vividly.request_id", request_id)
+            return request_id
+
+    async def _submit(
+        self,
+        student_id: str,
+        query: str,
+        interest_id: str | None,
+        style: str | None,
+        idempotency_key: str | None,
+    ) -> str:
         student_id = checked_id(student_id, "student id")
         interest_id = optional_id(interest_id, "interest id")
         idempotency_key = optional_id(idempotency_key, "idempotency key")

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # flag a lesson; a flagged lesson is never served from the cache, and a new request
     # for it regenerates it ("regenerate") or waits until staff approve it ("wait").
     review_reports_to_flag: int = Field(default=1, ge=1)
+    # Where traces go (workers/tracing.py): none, otlp (OTEL_EXPORTER_OTLP_ENDPOINT), console.
+    trace_exporter: Literal["none", "otlp", "console"] = "none"
     review_flagged: Literal["regenerate", "wait"] = "regenerate"
     # USD per million tokens / characters, for generation_metadata's estimated cost.
     price_table: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_PRICES))

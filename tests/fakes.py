@@ -21,6 +21,7 @@ from pipeline.context import Providers
 from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.providers.factory import build_default
 from pipeline.providers.instant import InstantSpeech, InstantVideo
+from pipeline.providers.traced import Traced
 from pipeline.settings import Settings
 
 
@@ -117,8 +118,9 @@ def build(settings: Settings) -> Providers:
     return Providers(
         resolver=Counted("nlu", "understand", p.resolver),
         writer=Counted("script", "write", p.writer),
-        speech=Counted("speech", "synthesize", p.speech, InstantSpeech()),
-        video=Counted("video", "render", p.video, InstantVideo()),
+        # The stand-ins are traced like the real ones (build_default traces those).
+        speech=Counted("speech", "synthesize", p.speech, Traced("speech", InstantSpeech())),
+        video=Counted("video", "render", p.video, Traced("video", InstantVideo())),
         storage=p.storage,
         safety=p.safety,
         archive=p.archive,

@@ -107,6 +107,17 @@ def _make_env() -> TestEnv:
 TEST_ENV = _make_env()
 
 
+@contextmanager
+def spare_redis_db() -> Iterator[str]:
+    """Another empty Redis db for the test's own broker (a worker no other test's
+    messages reach), emptied afterwards."""
+    url = _claim_redis_db()
+    try:
+        yield url
+    finally:
+        redis.Redis.from_url(url).flushdb()
+
+
 def configure_test_env() -> None:
     """Point this process's (and its worker children's) settings at scratch resources."""
     global TEST_ENV

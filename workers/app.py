@@ -87,6 +87,12 @@ def _init_process(**_: object) -> None:
     from workers.runtime import get_runtime
 
     configure_logging()
+    from pipeline.settings import get_settings
+    from workers import tracing
+
+    tracing.configure(
+        get_settings().trace_exporter, tracing.service_name(frozenset(consumed_queues()))
+    )
     runtime = get_runtime()
     # Only a child that will answer NLU loads the sentence model (~330 MiB, seconds of
     # start-up); the resolver still loads it lazily should such a task ever arrive.
@@ -101,6 +107,8 @@ def consumed_queues() -> set[str]:
 
 @worker_process_shutdown.connect
 def _shutdown_process(**_: object) -> None:
+    from workers import tracing
     from workers.runtime import shutdown_runtime
 
     shutdown_runtime()
+    tracing.shutdown()

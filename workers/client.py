@@ -85,7 +85,9 @@ class VividlyClient:
     async def __aenter__(self) -> VividlyClient:
         from pipeline.providers.factory import open_storage
         from pipeline.settings import get_settings
+        from workers import tracing
 
+        tracing.configure(get_settings().trace_exporter, "vividly-api")
         self._engine = create_engine(self._database_url)
         self._broker = app.connection_for_write(self._broker_url)
         self._listener = StatusListener(_libpq_url(self._database_url))

@@ -10,6 +10,7 @@ from typing import Any
 import redis
 import structlog
 from celery import Task
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from db.requests import Lease
 from pipeline import runner
@@ -19,7 +20,7 @@ from pipeline.retry import RetryPolicy, Verdict
 from pipeline.runner import StageSpec
 from pipeline.stages import SPECS
 from pipeline.states import Stage
-from workers import metrics
+from workers import metrics, tracing
 from workers.app import app, task_name
 from workers.client import send
 from workers.policy import retry_policy, vividly_task
@@ -47,6 +48,38 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
     policy = retry_policy(rt.context.settings)
     spec = SPECS[stage]
     lease = Lease(task.request.id or f"local:{request_id}", task.request.retries)
+    with tracing.tracer.start_as_current_span(
+        f"stage {stage}",
+        context=tracing.context_from(task.request),
+        kind=SpanKind.CONSUMER,
+        attributes={"vividly.request_id": request_id, "vividly.stage": str(stage)},
+    ) as span:
+        settled = _execute(task, rt, spec, policy, stage, request_id, lease)
+        span.set_attribute("vividly.outcome", settled.outcome)
+        if settled.outcome == "failed":
+            span.set_status(Status(StatusCode.ERROR, settled.kind))
+        if settled.retry_in is not None:
+            log.info(
+                settled.why,
+                request_id=request_id,
+                stage=str(stage),
+                countdown_s=round(settled.retry_in, 2),
+                error_type=settled.error_type,
+            )
+            raise task.retry(countdown=settled.retry_in)
+        # Sent inside the span: the next stage's message carries this span's context.
+        send(settled.dispatches)
+
+
+def _execute(
+    task: Task,
+    rt: Runtime,
+    spec: StageSpec[Any],
+    policy: RetryPolicy,
+    stage: Stage,
+    request_id: str,
+    lease: Lease,
+) -> Settled:
     started = time.perf_counter()
     settled = Settled("failed")
     try:
@@ -66,16 +99,7 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
         settled = _settle(rt, spec, request_id, lease, policy, e, task.request.retries)
     finally:
         metrics.record_stage(stage, settled.outcome, settled.kind, time.perf_counter() - started)
-    if settled.retry_in is not None:
-        log.info(
-            settled.why,
-            request_id=request_id,
-            stage=str(stage),
-            countdown_s=round(settled.retry_in, 2),
-            error_type=settled.error_type,
-        )
-        raise task.retry(countdown=settled.retry_in)
-    send(settled.dispatches)
+    return settled
 
 
 def _settle(

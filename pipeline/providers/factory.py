@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import unquote
 
 from pipeline.context import Providers
@@ -15,7 +15,9 @@ from pipeline.providers.protocols import (
     ScriptWriter,
     SpeechSynthesizer,
     TopicResolver,
+    VideoRenderer,
 )
+from pipeline.providers.traced import Traced
 from pipeline.settings import Settings
 
 if TYPE_CHECKING:
@@ -83,10 +85,10 @@ def build_default(settings: Settings) -> Providers:
     from pipeline.safety import KeywordSafetyGate
 
     return Providers(
-        resolver=build_resolver(settings),
-        writer=build_writer(settings),
-        speech=build_speech(settings),
-        video=SlideVideoRenderer(),
+        resolver=cast(TopicResolver, Traced("nlu", build_resolver(settings))),
+        writer=cast(ScriptWriter, Traced("script", build_writer(settings))),
+        speech=cast(SpeechSynthesizer, Traced("speech", build_speech(settings))),
+        video=cast(VideoRenderer, Traced("video", SlideVideoRenderer())),
         storage=open_storage(settings),
         safety=KeywordSafetyGate(),
         archive=open_storage(settings, settings.archive_url, "ARCHIVE_URL"),
