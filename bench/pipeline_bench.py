@@ -232,6 +232,8 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
         )
         figures["hit_ms"] = {q: pct(latencies, q) for q in (50, 95, 99)}
         figures["hit_rows"] = hit_rows
+        fresh = pairs[1 + args.rounds * args.requests :][: args.events]
+        figures["event_ms"], figures["events"] = await event_latencies(fresh)
 
     default = "pipeline.providers.factory:build_default"
     with contextlib.ExitStack() as stack:
@@ -279,12 +281,34 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
     return figures
 
 
+async def event_latencies(batch: list[Any]) -> tuple[dict[int, float], int]:
+    """Progress events of fresh requests, followed concurrently through VividlyClient:
+    from the status change's commit (the event's `at`, taken in the transaction) to the
+    subscriber's loop, p50 and p99 in ms, and how many events."""
+    from datetime import UTC, datetime
+
+    from workers.client import VividlyClient
+
+    latencies: list[float] = []
+    async with VividlyClient() as client:
+
+        async def follow(p: Any) -> None:
+            rid = await client.submit(STUDENT, f"explain {p['title']}", interest_id=p["interest"])
+            async for event in client.events(rid):
+                if event.from_status is not None:  # not the state read at subscription
+                    latencies.append((datetime.now(UTC) - event.at).total_seconds() * 1000)
+
+        await asyncio.wait_for(asyncio.gather(*(follow(p) for p in batch)), 300)
+    return {q: pct(latencies, q) for q in (50, 99)}, len(latencies)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=150)
     parser.add_argument("--hits", type=int, default=200)
     parser.add_argument("--lessons", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=50, help="requests followed by events")
     # Half the p50 measured on main before the speed work (38.7 ms, 2026-12-01).
     parser.add_argument("--hit-target-ms", type=float, default=19.4)
     args = parser.parse_args()
@@ -338,6 +362,9 @@ def main() -> None:
         f"  p50 {h[50]:.1f} ms   p95 {h[95]:.1f} ms   p99 {h[99]:.1f} ms"
         f"   (target p50 <= {args.hit_target_ms:.1f} ms)"
     )
+    e = f["event_ms"]
+    print(f"progress events, commit -> subscriber, {f['events']} events of {args.events} requests")
+    print(f"  p50 {e[50]:.1f} ms   p99 {e[99]:.1f} ms")
     print("resident memory of a pool child, by worker kind (after the lessons below)")
     targets = {"fast (watchdog, nlu)": 350.0, "generation (audio, script)": 150.0, "video": 150.0}
     for kind, mib in f["rss_mib"].items():

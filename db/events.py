@@ -93,6 +93,7 @@ class StatusListener:
     async def close(self) -> None:
         async with self._lock:
             if self._conn is not None and not self._conn.is_closed():
+                self._conn.remove_termination_listener(self._lost)  # a close, not a loss
                 await self._conn.close()
             self._conn = None
 
