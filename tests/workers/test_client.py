@@ -140,3 +140,19 @@ async def settle_meta(rid: str, key: str, value: str, within: float = 30) -> Non
     while (await asyncio.to_thread(row, rid))["metadata"].get(key) != value:
         assert loop.time() < deadline, f"{rid}: metadata {key} never became {value}"
         await asyncio.sleep(0.02)
+
+
+def test_the_cli_cancels_and_refuses_to_cancel_twice() -> None:
+    import subprocess
+    import sys
+
+    def vividly(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "workers.cli", *args]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+    submitted = vividly("submit", "--student", STUDENT, "--wait", "atoms")
+    rid = submitted.stdout.split()[-1]
+    first = vividly("cancel", rid)
+    assert first.returncode == 0 and f"{rid} failed (cancelled)" in first.stdout, first.stderr
+    again = vividly("cancel", rid)
+    assert again.returncode == 1 and "already failed" in again.stderr

@@ -83,6 +83,15 @@ def clarify_command(
     out.print(f"{request_id} {status}", highlight=False)
 
 
+@app.command("cancel")
+def cancel_command(request_id: str) -> None:
+    """Cancel a request in progress: it ends failed, "Cancelled." (at once, or at the
+    worker's next heartbeat)."""
+    view = run(lambda: with_api(lambda api: api.cancel_request(request_id)))
+    state = "cancelled" if view["cancelled"] else "cancel requested"
+    out.print(f"{request_id} {view['status']} ({state})", highlight=False)
+
+
 @app.command("retry")
 def retry_command(
     request_id: str | None = typer.Argument(None, help="One failed request."),
