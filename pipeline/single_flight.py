@@ -181,11 +181,14 @@ async def degraded(
     message = (
         f"Video could not be made ({error.message}); the lesson is available as script and audio."
     )
-    await repo.requests.transition(
-        leader.id, leader.status, Status.completed, error_message=message, metadata=note
-    )
     await _complete_followers(
         repo, leader.id, leader.generated_content_id, note, error_message=message
+    )
+    now = await repo.requests.load(leader.id, for_update=True)
+    if now is not None and M.CANCEL_DEFERRED in now.metadata:
+        return await _cancelled_leader(repo, now, Stage.video)
+    await repo.requests.transition(
+        leader.id, leader.status, Status.completed, error_message=message, metadata=note
     )
     return []
 
