@@ -1,0 +1,109 @@
+"""Time of each stage, in this process (no Celery, no broker): the runner and stages on a
+scratch database with the instant speech/video stand-ins, one request at a time.
+
+    .venv/bin/python bench/stage_times.py [--requests 300] [--repo PATH]
+
+`--repo` runs another checkout's code (e.g. a `git worktree` of an older commit) with
+this virtualenv, for a before/after comparison in one sitting. Prints each stage's
+median and mean milliseconds per delivery (the first 20 requests are warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import logging
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+PG = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
+WARM_UP = 20
+
+
+async def measure(requests: int, workdir: Path, dbname: str) -> dict[str, list[float]]:
+    import asyncpg
+    import structlog
+
+    from db.requests import Lease
+    from db.session import create_engine, create_sessionmaker
+    from pipeline.api import PipelineAPI
+    from pipeline.context import Context
+    from pipeline.providers.factory import build_providers
+    from pipeline.runner import Dispatch, run_stage
+    from pipeline.settings import get_settings
+    from pipeline.stages import SPECS
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    settings = get_settings()
+    engine = create_engine(settings.database_url)
+    ctx = Context(settings, create_sessionmaker(engine), build_providers(settings), workdir)
+    conn = await asyncpg.connect(f"{PG}/{dbname}")
+    pairs = await conn.fetch(
+        "SELECT t.title, i.id AS interest FROM topics t CROSS JOIN interests i "
+        "WHERE t.depth >= 2 AND NOT EXISTS (SELECT 1 FROM topics c WHERE c.parent_id = t.id) "
+        "ORDER BY i.display_order, t.id LIMIT $1",
+        requests,
+    )
+    await conn.close()
+    sent: list[Dispatch] = []
+    api = PipelineAPI(ctx.sessions, sent.append)
+    times: dict[str, list[float]] = collections.defaultdict(list)
+    for p in pairs:
+        await api.submit_request("user_demo_student_1", f"explain {p['title']}", p["interest"])
+        while sent:
+            d = sent.pop(0)
+            started = time.perf_counter()
+            sent += await run_stage(SPECS[d.stage], ctx, d.request_id, Lease(uuid.uuid4().hex, 0))
+            times[str(d.stage)].append((time.perf_counter() - started) * 1000)
+    await engine.dispose()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--repo", type=Path, default=Path(__file__).resolve().parents[1])
+    args = parser.parse_args()
+    repo = args.repo.resolve()
+    sys.path.insert(0, str(repo))
+    os.chdir(repo)
+    dbname = f"vividly_stages_{uuid.uuid4().hex[:8]}"
+    workdir = Path(tempfile.mkdtemp(prefix="vividly-stages-"))
+    os.environ.update(
+        DATABASE_URL=f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{dbname}",
+        STORAGE_URL=f"file://{workdir / 'storage'}",
+        ARCHIVE_URL=f"file://{workdir / 'archive'}",
+        WORKDIR=str(workdir),
+        PROVIDER_FACTORY="pipeline.providers.instant:build_instant",
+    )
+    from db import migrate
+    from db.seed import seed_database
+
+    migrate.upgrade(os.environ["DATABASE_URL"])
+    asyncio.run(seed_database(os.environ["DATABASE_URL"]))
+    try:
+        times = asyncio.run(measure(args.requests, workdir, dbname))
+    finally:
+        drop = f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'
+        subprocess.run(["psql", f"{PG}/postgres", "-qc", drop], check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{repo}: {args.requests} requests, one at a time, in process")
+    total = 0.0
+    for stage, values in times.items():
+        kept = values[WARM_UP:]
+        total += statistics.median(kept)
+        median, mean = statistics.median(kept), statistics.mean(kept)
+        print(f"  {stage:12} median {median:6.2f} ms   mean {mean:6.2f} ms")
+    print(f"  {'sum':12} median {total:6.2f} ms per request")
+
+
+if __name__ == "__main__":
+    main()
