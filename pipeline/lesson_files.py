@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline import captions
 from pipeline.cache import CAPTIONS, PAGE, TIMINGS, TRANSCRIPT, object_key
+from pipeline.errors import PermanentStageError
 from pipeline.lesson import Lesson
 from pipeline.lesson_page import lesson_page
 from pipeline.providers.protocols import ObjectStorage, SpokenSentence
@@ -62,8 +63,13 @@ async def load_sentences(
     """The sentence timings the audio stage stored; estimated for content made before
     there were any (its audio is still the same)."""
     url = narration.get("timings_url")
-    if url and await storage.exists(url):
-        return parse_timings(await storage.get_bytes(url))
+    if url:
+        try:
+            return parse_timings(await storage.get_bytes(url))
+        except PermanentStageError:  # gone (a transient error is retried as usual)
+            pass
+        except (ValueError, KeyError, TypeError):  # unreadable: the audio is still good
+            pass
     return estimated_sentences(lesson.narration(), duration_seconds)
 
 
