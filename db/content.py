@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -36,6 +37,7 @@ class FlaggedContent:
     interest_id: str
     style: str
     cache_key: str
+    quality_score: Decimal | None
     flagged_at: str | None
     reports: int
 
@@ -85,8 +87,16 @@ _SET_REVIEW = text("""
     WHERE id = :id
     RETURNING id
 """)
+# quality_score (0.00-1.00): the lesson's mean star rating over 5, from its feedback.
+_RESCORE = text("""
+    UPDATE generated_content
+    SET quality_score = (SELECT round(avg(f.rating) / 5.0, 2) FROM feedback f
+                         WHERE f.content_id = :id AND f.rating IS NOT NULL)
+    WHERE id = :id
+    RETURNING quality_score
+""")
 _FLAGGED = text("""
-    SELECT g.id, g.topic_id, g.interest_id, g.style, g.cache_key,
+    SELECT g.id, g.topic_id, g.interest_id, g.style, g.cache_key, g.quality_score,
            g.generation_metadata #>> '{review,at}' AS flagged_at,
            (SELECT count(*) FROM feedback f
             WHERE f.content_id = g.id AND f.feedback_type = 'report_issue') AS reports
@@ -186,6 +196,11 @@ class ContentStore:
     ) -> bool:
         params = {"id": content_id, "status": status, "by": by, "reports": reports}
         return (await self.s.execute(_SET_REVIEW, params)).one_or_none() is not None
+
+    async def rescore(self, content_id: str) -> Decimal | None:
+        """Recompute quality_score from the lesson's ratings; the new score (None: none)."""
+        found = (await self.s.execute(_RESCORE, {"id": content_id})).one_or_none()
+        return found[0] if found else None
 
     async def flagged(self, limit: int = 100) -> list[FlaggedContent]:
         rows = await self.s.execute(_FLAGGED, {"limit": limit})

@@ -1,6 +1,7 @@
 """The content review gate: the seed's `manual_review_status` put to work.
 
-Students report a lesson (`report_issue` feedback); after REVIEW_REPORTS_TO_FLAG reports
+Every feedback with a rating updates the lesson's `quality_score` (its mean rating over
+5). Students report a lesson (`report_issue` feedback); after REVIEW_REPORTS_TO_FLAG reports
 since its last review it is `flagged`. A flagged lesson is never served from the cache
 (cache_check regenerates it, or waits for the review: REVIEW_FLAGGED), and requests
 that hold it say so (`get_request`'s `content_review`). Curriculum staff list flagged
@@ -29,13 +30,17 @@ REVIEW_NOTICE = "This lesson was reported and is waiting for a review by curricu
 WAITING_NOTICE = "The lesson for this request is being reviewed; it follows once approved."
 
 
-async def note_report(
+async def note_feedback(
     sessions: async_sessionmaker[AsyncSession], feedback_id: str, reports_to_flag: int
 ) -> bool:
-    """Count a report_issue feedback against its lesson; True when this one flags it."""
+    """Score the lesson from its ratings (`quality_score`), and count a report_issue
+    feedback against it; True when this one flags it."""
     async with unit_of_work(sessions) as s:
         fb = await FeedbackStore(s).lock(feedback_id)
-        if fb is None or fb.feedback_type != FeedbackType.report_issue:
+        if fb is None:
+            return False
+        await Repository(s).content.rescore(fb.content_id)
+        if fb.feedback_type != FeedbackType.report_issue:
             return False
         content = await Repository(s).content.get(fb.content_id)
         if content is None or content.review_status == FLAGGED:

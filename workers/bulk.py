@@ -92,7 +92,7 @@ def regenerate_from_feedback(self: Task, feedback_id: str) -> str | None:
     ctx = rt.context
     api = PipelineAPI(ctx.sessions, enqueue, ctx.providers.storage, ctx.settings.max_query_chars)
     try:
-        rt.run(_note_report(ctx.sessions, feedback_id, ctx.settings.review_reports_to_flag))
+        rt.run(_note_feedback(ctx.sessions, feedback_id, ctx.settings.review_reports_to_flag))
         return rt.run(regeneration.regenerate_from_feedback(ctx.sessions, api, feedback_id))
     except TransientStageError:
         if not _attempts_left(self):
@@ -101,11 +101,11 @@ def regenerate_from_feedback(self: Task, feedback_id: str) -> str | None:
         raise self.retry(countdown=_retry_delay(self)) from None
 
 
-async def _note_report(
+async def _note_feedback(
     sessions: async_sessionmaker[AsyncSession], feedback_id: str, reports_to_flag: int
 ) -> None:
     try:
-        await review.note_report(sessions, feedback_id, reports_to_flag)
+        await review.note_feedback(sessions, feedback_id, reports_to_flag)
     except Exception as e:
         if is_transient_db_error(e):
             raise TransientStageError("the database is unavailable") from e

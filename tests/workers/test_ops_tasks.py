@@ -281,6 +281,17 @@ async def test_a_report_flags_the_lesson_and_staff_approve_it(api, worker) -> No
     await asyncio.to_thread(wait_for, lambda: len(audit()) == 1, 10)
     assert audit() == ["content.review.flagged"]
     assert regenerations_of(report) == 0  # a report makes no new request by itself
+    # Ratings score the lesson: quality_score is the mean rating over 5.
+    for stars in (4, 5):
+        rated = f"feedback_{uuid.uuid4().hex[:12]}"
+        with connect(TEST_ENV.database) as c:
+            c.execute(
+                "INSERT INTO feedback (id, student_id, content_id, feedback_type, rating) "
+                "VALUES (%s, %s, %s, 'rating_only', %s)",
+                (rated, STUDENT, lesson, stars),
+            )
+        send("ops.regenerate_from_feedback", rated)
+    await asyncio.to_thread(wait_for, lambda: str(content(lesson)["quality_score"]) == "0.90", 30)
 
     def vividly(*args: str) -> subprocess.CompletedProcess[str]:
         cmd = [sys.executable, "-m", "workers.cli", "review", *args]

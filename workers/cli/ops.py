@@ -255,7 +255,7 @@ def review_list(limit: int = typer.Option(100, "--limit")) -> None:
     for r in rows:
         out.print(
             f"{r.id}  {r.topic_id}  {r.interest_id}  {r.style}  reports={r.reports}  "
-            f"flagged_at={r.flagged_at}",
+            f"quality={r.quality_score}  flagged_at={r.flagged_at}",
             highlight=False,
         )
     out.print(f"{len(rows)} lesson(s) flagged", highlight=False)
