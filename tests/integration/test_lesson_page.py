@@ -98,18 +98,7 @@ def write_mp4(path: Path) -> None:
             frame[:, x : x + 16] = (230, 120, 20)
             out.mux(video.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(video.encode())
-        chunk = 1024
-        for start in range(0, int(SECONDS * SAMPLE_RATE), chunk):
-            t = np.arange(start, start + chunk) / SAMPLE_RATE
-            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32).reshape(1, -1)
-            tone = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-            tone.sample_rate, tone.pts, tone.time_base = (
-                SAMPLE_RATE,
-                start,
-                Fraction(1, SAMPLE_RATE),
-            )
-            out.mux(audio.encode(tone))
-        out.mux(audio.encode())
+        mux_tone(out, audio, chunk=1024)
 
 
 def write_mp3(path: Path) -> None:
@@ -117,18 +106,18 @@ def write_mp3(path: Path) -> None:
     with av.open(str(path), "w", format="mp3") as out:
         audio = out.add_stream("libmp3lame", rate=SAMPLE_RATE)
         audio.layout = "mono"
-        chunk = 1152
-        for start in range(0, int(SECONDS * SAMPLE_RATE), chunk):
-            t = np.arange(start, start + chunk) / SAMPLE_RATE
-            samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32).reshape(1, -1)
-            tone = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
-            tone.sample_rate, tone.pts, tone.time_base = (
-                SAMPLE_RATE,
-                start,
-                Fraction(1, SAMPLE_RATE),
-            )
-            out.mux(audio.encode(tone))
-        out.mux(audio.encode())
+        mux_tone(out, audio, chunk=1152)
+
+
+def mux_tone(out: av.container.OutputContainer, audio: av.AudioStream, chunk: int) -> None:
+    """SECONDS of a 440 Hz tone into `audio`, `chunk` samples a frame (the encoder's size)."""
+    for start in range(0, int(SECONDS * SAMPLE_RATE), chunk):
+        t = np.arange(start, start + chunk) / SAMPLE_RATE
+        samples = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32).reshape(1, -1)
+        tone = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        tone.sample_rate, tone.pts, tone.time_base = SAMPLE_RATE, start, Fraction(1, SAMPLE_RATE)
+        out.mux(audio.encode(tone))
+    out.mux(audio.encode())
 
 
 def lesson_folder(root: Path, *, video: bool) -> Lesson:

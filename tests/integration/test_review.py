@@ -38,14 +38,20 @@ def audit_actions(content_id: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-async def test_a_flagged_lesson_is_regenerated_not_served(ctx) -> None:
-    sent: list[Dispatch] = []
-    api = PipelineAPI(ctx.sessions, sent.append)
+async def first_lesson(ctx: Context, api: PipelineAPI, sent: list[Dispatch]) -> tuple[str, str]:
+    """A fresh topic's lesson, made for one student: (its query, the request id)."""
     _, query = fresh_topic()
     first = await api.submit_request("user_demo_student_1", query, INTEREST)
     await run_all(ctx, sent)
-    flagged_id = row(first)["generated_content_id"]
     assert row(first)["status"] == "completed"
+    return query, first
+
+
+async def test_a_flagged_lesson_is_regenerated_not_served(ctx) -> None:
+    sent: list[Dispatch] = []
+    api = PipelineAPI(ctx.sessions, sent.append)
+    query, first = await first_lesson(ctx, api, sent)
+    flagged_id = row(first)["generated_content_id"]
 
     assert await review.review(ctx.sessions, flagged_id, "flagged", "user_demo_teacher") == []
     view = await api.get_request(first)
@@ -69,9 +75,7 @@ async def test_with_wait_a_request_waits_for_the_review_then_is_served(ctx) -> N
     )
     sent: list[Dispatch] = []
     api = PipelineAPI(ctx.sessions, sent.append)
-    _, query = fresh_topic()
-    first = await api.submit_request("user_demo_student_1", query, INTEREST)
-    await run_all(wait_ctx, sent)
+    query, first = await first_lesson(wait_ctx, api, sent)
     lesson = row(first)["generated_content_id"]
     await review.review(ctx.sessions, lesson, "flagged")
 

@@ -139,13 +139,15 @@ async def completed_lesson(api) -> dict[str, Any]:
     return r
 
 
-def new_feedback(content_id: str, feedback_type: str, student: str = STUDENT) -> str:
+def new_feedback(
+    content_id: str, feedback_type: str, student: str = STUDENT, rating: int | None = None
+) -> str:
     feedback_id = f"feedback_{uuid.uuid4().hex[:12]}"
     with connect(TEST_ENV.database) as c:
         c.execute(
-            "INSERT INTO feedback (id, student_id, content_id, feedback_type) "
-            "VALUES (%s, %s, %s, %s)",
-            (feedback_id, student, content_id, feedback_type),
+            "INSERT INTO feedback (id, student_id, content_id, feedback_type, rating) "
+            "VALUES (%s, %s, %s, %s, %s)",
+            (feedback_id, student, content_id, feedback_type, rating),
         )
     return feedback_id
 
@@ -283,14 +285,7 @@ async def test_a_report_flags_the_lesson_and_staff_approve_it(api, worker) -> No
     assert regenerations_of(report) == 0  # a report makes no new request by itself
     # Ratings score the lesson: quality_score is the mean rating over 5.
     for stars in (4, 5):
-        rated = f"feedback_{uuid.uuid4().hex[:12]}"
-        with connect(TEST_ENV.database) as c:
-            c.execute(
-                "INSERT INTO feedback (id, student_id, content_id, feedback_type, rating) "
-                "VALUES (%s, %s, %s, 'rating_only', %s)",
-                (rated, STUDENT, lesson, stars),
-            )
-        send("ops.regenerate_from_feedback", rated)
+        send("ops.regenerate_from_feedback", new_feedback(lesson, "rating_only", rating=stars))
     await asyncio.to_thread(wait_for, lambda: str(content(lesson)["quality_score"]) == "0.90", 30)
 
     def vividly(*args: str) -> subprocess.CompletedProcess[str]:
