@@ -211,12 +211,14 @@ class PipelineAPI:
         return stage
 
     async def cancel_request(self, request_id: str) -> dict[str, Any]:
-        """Cancel a request in progress; its view after. Nobody working on it (waiting
-        for a clarification, a follower waiting for its leader, a task in the queue): it
-        ends now. A worker on it: marked, and the worker ends it at its next heartbeat or
-        before completing. Leading a generation other requests wait on: it goes on for
-        them, and this request ends cancelled once their content is made.
-        A request already completed or failed cannot be cancelled (RequestError)."""
+        """Cancel a request in progress; its view after.
+
+        Nobody working on it (waiting for a clarification, a follower waiting for its
+        leader, a task in the queue, a worker that died): it ends now. A worker on it: it
+        is marked, and the worker ends it at its next heartbeat or before completing.
+        Leading a generation other requests wait on: that goes on for them, and this
+        request ends cancelled once their content is made. A request already completed or
+        failed cannot be cancelled (RequestError)."""
         async with unit_of_work(self.sessions) as s:
             repo = Repository(s)
             peek = await self._load(repo, request_id)
@@ -230,13 +232,16 @@ class PipelineAPI:
                     "progress can be cancelled."
                 )
             dispatches: list[Dispatch] = []
-            if M.CANCEL_REQUESTED in row.metadata:
-                pass  # asked before: the same answer
+            if M.CANCEL_DEFERRED in row.metadata:
+                pass  # asked before: it ends once its followers have their content
             elif await single_flight.waiting_on(repo, row):
                 await repo.requests.mark_cancel(row.id, row.status, deferred=True)
             elif await repo.requests.leased(row.id):
-                await repo.requests.mark_cancel(row.id, row.status, deferred=False)
+                if M.CANCEL_REQUESTED not in row.metadata:
+                    await repo.requests.mark_cancel(row.id, row.status, deferred=False)
             else:
+                # Nobody holds it (again: a worker that was on it may have died since the
+                # first ask), so it ends here, not at the watchdog's next re-dispatch.
                 stage = STAGE_FOR_STATUS.get(row.status, Stage.nlu)
                 dispatches = await single_flight.failed(repo, row, stage, Cancelled(), "cancelled")
         for d in dispatches:

@@ -6,11 +6,28 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 
+from pipeline.catalog import InterestInfo, TopicInfo
+
 # Narration length limits: the product asks for 60-180 s lessons.
 MIN_NARRATION_SECONDS = 60
 MAX_NARRATION_SECONDS = 180
 # espeak-ng and typical TTS voices read about 160 words a minute.
 WORDS_PER_MINUTE = 160
+
+
+def written_for(topic: TopicInfo, interest: InterestInfo, style: str) -> dict[str, str]:
+    """What ties a lesson to its cache key and what its slides show, as Lesson fields. The
+    band is the topic's, never one student's grade: a cached lesson serves every student
+    whose request has the same topic|interest|style key."""
+    lo, hi = topic.grade_level_min, topic.grade_level_max
+    return {
+        "topic_id": topic.id,
+        "interest_id": interest.id,
+        "style": style,
+        "grade_band": f"grade {lo}" if lo == hi else f"grades {lo}-{hi}",
+        "subject": topic.subject,
+        "interest_name": interest.name,
+    }
 
 
 class Section(BaseModel):

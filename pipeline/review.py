@@ -19,8 +19,9 @@ from db.feedback import FeedbackStore
 from db.models import FeedbackType
 from db.repository import Repository
 from db.session import unit_of_work
+from db.transient import is_transient_db_error
 from pipeline.dispatch import Dispatch
-from pipeline.errors import NotFound
+from pipeline.errors import NotFound, TransientStageError
 from pipeline.states import Stage
 
 log = structlog.get_logger("vividly.review")
@@ -34,7 +35,19 @@ async def note_feedback(
     sessions: async_sessionmaker[AsyncSession], feedback_id: str, reports_to_flag: int
 ) -> bool:
     """Score the lesson from its ratings (`quality_score`), and count a report_issue
-    feedback against it; True when this one flags it."""
+    feedback against it; True when this one flags it. Raises TransientStageError when
+    the database is unavailable (nothing was written)."""
+    try:
+        return await _note_feedback(sessions, feedback_id, reports_to_flag)
+    except Exception as e:
+        if is_transient_db_error(e):
+            raise TransientStageError("the database is unavailable") from e
+        raise
+
+
+async def _note_feedback(
+    sessions: async_sessionmaker[AsyncSession], feedback_id: str, reports_to_flag: int
+) -> bool:
     async with unit_of_work(sessions) as s:
         fb = await FeedbackStore(s).lock(feedback_id)
         if fb is None:

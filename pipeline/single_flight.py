@@ -128,11 +128,7 @@ async def completed(
     await repo.locks.cache_key(leader.cache_key or "")
     await save_video()
     await _complete_followers(repo, leader.id, leader.generated_content_id, {})
-    now = await repo.requests.load(leader.id, for_update=True)
-    if now is not None and M.CANCEL_DEFERRED in now.metadata:
-        return await _cancelled_leader(repo, now, Stage.video)
-    await repo.requests.transition(leader.id, Status.generating_video, Status.completed)
-    return []
+    return await _end_leader(repo, leader)
 
 
 async def waiting_on(repo: Repository, row: RequestRow) -> list[RequestRow]:
@@ -140,6 +136,23 @@ async def waiting_on(repo: Repository, row: RequestRow) -> list[RequestRow]:
     if row.metadata.get(M.ROLE) != "leader":
         return []
     return await repo.requests.followers(row.id, _ATTACHED)
+
+
+async def _end_leader(
+    repo: Repository,
+    leader: RequestRow,
+    error_message: str | Unset = UNSET,
+    metadata: dict[str, Any] | None = None,
+) -> list[Dispatch]:
+    """The video leader's own end, after its followers': completed, or cancelled if its
+    cancellation waited for them (read now: it may have been asked for since the claim)."""
+    now = await repo.requests.load(leader.id, for_update=True)
+    if now is not None and M.CANCEL_DEFERRED in now.metadata:
+        return await _cancelled_leader(repo, now, Stage.video)
+    await repo.requests.transition(
+        leader.id, leader.status, Status.completed, error_message=error_message, metadata=metadata
+    )
+    return []
 
 
 async def _cancelled_leader(repo: Repository, leader: RequestRow, stage: Stage) -> list[Dispatch]:
@@ -159,11 +172,20 @@ async def _cancelled_leader(repo: Repository, leader: RequestRow, stage: Stage) 
     rest = await repo.requests.followers(leader.id, (Status.fast_path_ready,))
     if not rest:
         return []
-    first, *others = rest
-    await repo.requests.patch(first.id, first.status, {M.ROLE: "leader", M.LEADER_ID: None})
-    for f in others:
-        await repo.requests.patch(f.id, f.status, {M.LEADER_ID: first.id})
+    first = await _hand_over(repo, rest, {M.ROLE: "leader", M.LEADER_ID: None})
     return [Dispatch(Stage.video, first.id)]
+
+
+async def _hand_over(
+    repo: Repository, followers: list[RequestRow], lead: dict[str, Any]
+) -> RequestRow:
+    """The first follower takes the lead (its metadata patched with `lead`); the others
+    wait on it now."""
+    first, *rest = followers
+    await repo.requests.patch(first.id, first.status, lead)
+    for f in rest:
+        await repo.requests.patch(f.id, f.status, {M.LEADER_ID: first.id})
+    return first
 
 
 async def degraded(
@@ -184,13 +206,7 @@ async def degraded(
     await _complete_followers(
         repo, leader.id, leader.generated_content_id, note, error_message=message
     )
-    now = await repo.requests.load(leader.id, for_update=True)
-    if now is not None and M.CANCEL_DEFERRED in now.metadata:
-        return await _cancelled_leader(repo, now, Stage.video)
-    await repo.requests.transition(
-        leader.id, leader.status, Status.completed, error_message=message, metadata=note
-    )
-    return []
+    return await _end_leader(repo, leader, error_message=message, metadata=note)
 
 
 async def failed(
@@ -229,13 +245,9 @@ async def failed(
             )
         log.info("followers failed with their leader", request_id=row.id, followers=len(followers))
         return []
-    first, *rest = followers
-    await repo.requests.patch(
-        first.id, first.status, {M.ROLE: None, M.LEADER_ID: None, M.RELEAD: True}
-    )
-    for f in rest:
-        await repo.requests.patch(f.id, f.status, {M.LEADER_ID: first.id})
-    log.info("follower leads again", request_id=row.id, new_leader=first.id, attached=len(rest))
+    first = await _hand_over(repo, followers, {M.ROLE: None, M.LEADER_ID: None, M.RELEAD: True})
+    attached = len(followers) - 1
+    log.info("follower leads again", request_id=row.id, new_leader=first.id, attached=attached)
     return [Dispatch(Stage.cache_check, first.id)]
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 import structlog
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from db.transient import is_transient_db_error
 from pipeline import regeneration, review
 from pipeline.api import PipelineAPI
 from pipeline.errors import TransientStageError
@@ -92,21 +90,10 @@ def regenerate_from_feedback(self: Task, feedback_id: str) -> str | None:
     ctx = rt.context
     api = PipelineAPI(ctx.sessions, enqueue, ctx.providers.storage, ctx.settings.max_query_chars)
     try:
-        rt.run(_note_feedback(ctx.sessions, feedback_id, ctx.settings.review_reports_to_flag))
+        rt.run(review.note_feedback(ctx.sessions, feedback_id, ctx.settings.review_reports_to_flag))
         return rt.run(regeneration.regenerate_from_feedback(ctx.sessions, api, feedback_id))
     except TransientStageError:
         if not _attempts_left(self):
             log.error("regeneration gave up", feedback_id=feedback_id, outcome="failed")
             return None
         raise self.retry(countdown=_retry_delay(self)) from None
-
-
-async def _note_feedback(
-    sessions: async_sessionmaker[AsyncSession], feedback_id: str, reports_to_flag: int
-) -> None:
-    try:
-        await review.note_feedback(sessions, feedback_id, reports_to_flag)
-    except Exception as e:
-        if is_transient_db_error(e):
-            raise TransientStageError("the database is unavailable") from e
-        raise

@@ -21,7 +21,7 @@ from workers.app import app, task_name
 log = structlog.get_logger("vividly.dispatch")
 
 
-def enqueue(dispatch: Dispatch) -> None:
+def enqueue(dispatch: Dispatch, connection: Connection | None = None) -> None:
     """Send a stage's task; called only after the transaction that decided it committed.
 
     The row is the record and the broker only says "work is waiting": if the broker
@@ -29,7 +29,7 @@ def enqueue(dispatch: Dispatch) -> None:
     watchdog dispatches it again once the message is found missing. So a failed send is
     logged, never raised into a caller whose transaction has already committed."""
     try:
-        app.send_task(task_name(dispatch.stage), args=[dispatch.request_id])
+        app.send_task(task_name(dispatch.stage), args=[dispatch.request_id], connection=connection)
     except Exception as e:
         log.warning(
             "dispatch deferred to the watchdog",
@@ -156,17 +156,7 @@ class VividlyClient:
             yield RequestEvent(**vars(event))
 
     def _enqueue(self, dispatch: Dispatch) -> None:
-        try:
-            app.send_task(
-                task_name(dispatch.stage), args=[dispatch.request_id], connection=self._broker
-            )
-        except Exception as e:  # the watchdog sends it once it is found missing
-            log.warning(
-                "dispatch deferred to the watchdog",
-                request_id=dispatch.request_id,
-                stage=str(dispatch.stage),
-                error_type=type(e).__name__,
-            )
+        enqueue(dispatch, self._broker)
 
 
 def _libpq_url(url: str) -> str:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from pipeline.cache import GEMINI_SCRIPT_PROMPT_VERSION
 from pipeline.catalog import InterestInfo, TopicInfo
 from pipeline.errors import PermanentStageError
-from pipeline.lesson import WORDS_PER_MINUTE, CheckQuestion, Lesson, Section
+from pipeline.lesson import WORDS_PER_MINUTE, CheckQuestion, Lesson, Section, written_for
 from pipeline.providers.gemini import GeminiCaller, InvalidOutput
 from pipeline.providers.protocols import ProviderGuard
 
@@ -63,15 +63,13 @@ class GeminiScriptWriter:
         self._caller.use_guard(guard)
 
     async def write(self, topic: TopicInfo, interest: InterestInfo, style: str) -> Lesson:
-        # For the topic's grade band, not one student's grade: the lesson is cached for
-        # everyone whose request maps to the same topic, interest and style.
-        band = f"grades {topic.grade_level_min}-{topic.grade_level_max}"
+        about = written_for(topic, interest, style)
         prompt = json.dumps(
             {
                 "topic": topic.title,
                 "description": topic.description,
                 "facts": list(topic.facts),
-                "grade_band": band,
+                "grade_band": about["grade_band"],
                 "style": STYLE_GUIDE.get(style, STYLE_GUIDE["conversational"]),
                 "interest": interest.name,
                 "interest_analogies": list(interest.analogies),
@@ -85,7 +83,7 @@ class GeminiScriptWriter:
                 draft, usage = await self._caller.generate(SYSTEM, text, LessonDraft)
                 input_tokens += usage.input_tokens
                 output_tokens += usage.output_tokens
-                lesson = _lesson(draft, topic, interest, style, band)
+                lesson = _lesson(draft, about)
             except InvalidOutput as e:
                 errors = e.errors
                 continue
@@ -104,18 +102,8 @@ class GeminiScriptWriter:
         )
 
 
-def _lesson(
-    draft: LessonDraft, topic: TopicInfo, interest: InterestInfo, style: str, band: str
-) -> Lesson:
-    lesson = Lesson(
-        **draft.model_dump(),
-        topic_id=topic.id,
-        interest_id=interest.id,
-        style=style,
-        grade_band=band,
-        subject=topic.subject,
-        interest_name=interest.name,
-    )
+def _lesson(draft: LessonDraft, about: dict[str, str]) -> Lesson:
+    lesson = Lesson.model_validate({**draft.model_dump(), **about})
     seconds = lesson.estimated_seconds()
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:
         words = round(seconds * WORDS_PER_MINUTE / 60)

@@ -12,6 +12,7 @@ from pipeline.lesson import (
     CheckQuestion,
     Lesson,
     Section,
+    written_for,
 )
 
 # Wrong answers for the check question when no other topics' facts are at hand.
@@ -60,12 +61,6 @@ class TemplateScriptWriter:
         facts = list(topic.facts) or [topic.description or f"{topic.title} is a core idea."]
         analogies = list(interest.analogies) or list(GENERIC_ANALOGIES)
         a1, a2, a3 = _pick(analogies, seed, 3)
-        # For the topic's band, never the one student's grade: the lesson is cached for
-        # everyone whose request has the same topic|interest|style key.
-        lo, hi = topic.grade_level_min, topic.grade_level_max
-        band = f"grade {lo}" if lo == hi else f"grades {lo}-{hi}"
-        if simple:
-            band += " (simpler)"
         who = interest.name.lower()
         desc = (topic.description or topic.title).rstrip(".")
 
@@ -137,12 +132,7 @@ class TemplateScriptWriter:
         options = options[shift:] + options[:shift]
         lesson = Lesson(
             title=f"{topic.title}, explained with {interest.name}",
-            topic_id=topic.id,
-            interest_id=interest.id,
-            style=style,
-            grade_band=band,
-            subject=topic.subject,
-            interest_name=interest.name,
+            **written_for(topic, interest, style),
             hook=hook,
             sections=sections,
             recap=recap,
