@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import tempfile
 from dataclasses import dataclass
@@ -54,10 +55,19 @@ class AudioStage(BaseStage[Narration]):
         with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
             audio = await ctx.providers.speech.synthesize(lesson.narration(), Path(tmp))
             name = f"audio.{audio.extension}"
-            url = await storage.put_file(object_key(key, name), audio.path, audio.mime_type)
-        files = await store_narration_files(
-            storage, key, lesson, audio.sentences, audio.duration_seconds, name, audio.mime_type
-        )
+            # Side by side: each write is durable on its own (an fsync, or an upload).
+            url, files = await asyncio.gather(
+                storage.put_file(object_key(key, name), audio.path, audio.mime_type),
+                store_narration_files(
+                    storage,
+                    key,
+                    lesson,
+                    audio.sentences,
+                    audio.duration_seconds,
+                    name,
+                    audio.mime_type,
+                ),
+            )
         provenance = {
             NARRATION: files,
             "script": lesson.provenance,

@@ -6,6 +6,7 @@ and the failure kept in error_message and metadata (degrade, don't discard).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -64,24 +65,26 @@ class VideoStage(BaseStage[Rendered]):
             raise PermanentStageError(
                 "The request's audio is missing; retry it from the audio stage."
             )
-        lesson = await load_lesson(ctx, content.script_url)
         narration = content.generation_metadata.get(NARRATION, {})
-        sentences = await load_sentences(
-            storage, narration, lesson, float(content.duration_seconds or 0)
-        )
         key = row.cache_key or ""
         with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
             audio = Path(tmp) / ("narration." + content.audio_url.rsplit(".", 1)[-1])
-            await storage.download(content.audio_url, audio)
-            video = await ctx.providers.video.render(lesson, audio, sentences, Path(tmp))
-            video_url = await storage.put_file(
-                object_key(key, "video.mp4"), video.path, "video/mp4"
+            lesson, _ = await asyncio.gather(
+                load_lesson(ctx, content.script_url), storage.download(content.audio_url, audio)
             )
-            thumb_url = await storage.put_file(
-                object_key(key, "thumbnail.jpg"), video.thumbnail_path, "image/jpeg"
+            sentences = await load_sentences(
+                storage, narration, lesson, float(content.duration_seconds or 0)
+            )
+            video = await ctx.providers.video.render(lesson, audio, sentences, Path(tmp))
+            video_url, thumb_url = await asyncio.gather(
+                storage.put_file(object_key(key, "video.mp4"), video.path, "video/mp4"),
+                storage.put_file(
+                    object_key(key, "thumbnail.jpg"), video.thumbnail_path, "image/jpeg"
+                ),
             )
             size = video.path.stat().st_size
-        # The page now plays the video (its poster the thumbnail) instead of the audio.
+        # Once the video is stored, the page plays it (its poster the thumbnail) instead
+        # of the audio: a video that failed for good leaves the audio page as it was.
         await store_page(storage, key, lesson, "video.mp4", "video/mp4")
         return Rendered(video_url, thumb_url, video.duration_seconds, size, video.metadata)
 
