@@ -38,6 +38,8 @@ def create_app() -> Celery:
         # Our JSON handler writes to the real stderr; Celery's stdout proxy would loop.
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
+        # kombu's Redis transport, with one client per channel (workers/broker.py).
+        broker_transport="workers.broker:Transport",
         broker_transport_options=dict(TRANSPORT_OPTIONS),
         # Reconnect after a broker restart instead of giving up.
         broker_connection_retry=True,
