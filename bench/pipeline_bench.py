@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,38 @@ def free_redis_db() -> str:
         if r.dbsize() == 0 and r.set("vividly:test-run", "bench", nx=True, ex=3600):
             return url
     raise SystemExit("no empty Redis db")
+
+
+@contextlib.contextmanager
+def scratch(name: str) -> Iterator[tuple[dict[str, str], str]]:
+    """A migrated, seeded database of its own, an empty Redis db and a scratch folder for
+    storage, set in this process's environment too (the API and the Celery client):
+    (the environment for workers, the database's name). All removed at the end."""
+    dbname = f"vividly_{name}_{uuid.uuid4().hex[:8]}"
+    tmp = Path(tempfile.mkdtemp(prefix=f"vividly-{name}-"))
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{dbname}",
+        "REDIS_URL": free_redis_db(),
+        "STORAGE_URL": f"file://{tmp / 'storage'}",
+        "ARCHIVE_URL": f"file://{tmp / 'archive'}",
+        "WORKDIR": str(tmp),
+        "LOG_JSON": "true",
+    }
+    os.environ.update(env)
+    sys.path.insert(0, str(REPO))
+    from db import migrate
+    from db.seed import seed_database
+
+    migrate.upgrade(env["DATABASE_URL"])
+    asyncio.run(seed_database(env["DATABASE_URL"]))
+    try:
+        yield env, dbname
+    finally:
+        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
+        drop = f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'
+        subprocess.run(["psql", f"{PG}/postgres", "-qc", drop], check=False)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def worker(env: dict[str, str], factory: str, queues: tuple[str, ...] = (), concurrency: int = 2):  # type: ignore[no-untyped-def]
@@ -313,33 +346,8 @@ def main() -> None:
     parser.add_argument("--hit-target-ms", type=float, default=19.4)
     args = parser.parse_args()
 
-    dbname = f"vividly_bench_{uuid.uuid4().hex[:8]}"
-    tmp = Path(tempfile.mkdtemp(prefix="vividly-bench-"))
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{dbname}",
-        "REDIS_URL": free_redis_db(),
-        "STORAGE_URL": f"file://{tmp / 'storage'}",
-        "ARCHIVE_URL": f"file://{tmp / 'archive'}",
-        "WORKDIR": str(tmp),
-        "LOG_JSON": "true",
-    }
-    os.environ.update(env)  # this process's settings too (the API and the Celery client)
-    sys.path.insert(0, str(REPO))
-    from db import migrate
-    from db.seed import seed_database
-
-    migrate.upgrade(env["DATABASE_URL"])
-    asyncio.run(seed_database(env["DATABASE_URL"]))
-    try:
+    with scratch("bench") as (env, dbname):
         f = asyncio.run(bench(args, env, dbname))
-    finally:
-        redis.Redis.from_url(env["REDIS_URL"]).flushdb()
-        subprocess.run(
-            ["psql", f"{PG}/postgres", "-qc", f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'],
-            check=False,
-        )
-        shutil.rmtree(tmp, ignore_errors=True)
 
     print()
     print(f"throughput, {args.requests} requests, worker prefork -c 2 (instant speech/video)")
