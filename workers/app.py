@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
 from kombu import Queue
 
 from pipeline.settings import get_settings
@@ -83,11 +83,25 @@ def _setup_logging(**_: object) -> None:
     configure_logging()
 
 
+# Heaps shared by all threads of a worker process (pipeline/providers/heap.py).
+MALLOC_ARENAS = 2
+
+
+@worker_init.connect
+def _init_worker(**_: object) -> None:
+    """In the main process, before it forks the pool: the children inherit its heaps."""
+    from pipeline.providers.heap import limit_heaps
+
+    limit_heaps(MALLOC_ARENAS)
+
+
 @worker_process_init.connect
 def _init_process(**_: object) -> None:
+    from pipeline.providers.heap import limit_heaps
     from workers.logs import configure_logging
     from workers.runtime import get_runtime
 
+    limit_heaps(MALLOC_ARENAS)  # before the child starts any thread of its own
     configure_logging()
     from pipeline.settings import get_settings
     from workers import tracing
