@@ -147,6 +147,26 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
+class machine_cpu(contextlib.AbstractContextManager["machine_cpu"]):  # noqa: N801
+    """The machine's CPU time (all processes: workers, PostgreSQL, Redis, this one) spent
+    inside the block, in core-seconds, and the fraction of all cores it kept busy."""
+
+    def __enter__(self) -> machine_cpu:
+        self._start, self._t0 = _cpu_ticks(), time.monotonic()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        ticks = _cpu_ticks() - self._start
+        self.seconds = ticks / os.sysconf("SC_CLK_TCK")
+        self.busy = self.seconds / ((time.monotonic() - self._t0) * (os.cpu_count() or 1))
+
+
+def _cpu_ticks() -> int:
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return sum(fields[:8]) - idle - iowait
+
+
 async def bare_chains(app: Any, r: redis.Redis, n: int) -> float:
     """Seconds for n bare Celery chains of 6 no-op tasks."""
     from celery import chain
@@ -226,13 +246,24 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
         # The machine's speed drifts within a run (a shared VM): each round measures the
         # three back to back, and the figures are the medians of the rounds' rates.
         rates: dict[str, list[float]] = {"bare": [], "cas": [], "pipeline": []}
+        cpu_ms: dict[str, list[float]] = {"bare": [], "cas": [], "pipeline": []}
+        busy: dict[str, list[float]] = {"pipeline": []}
         for round_ in range(args.rounds):
-            rates["bare"].append(args.requests / await bare_chains(app, r, args.requests))
-            rates["cas"].append(args.requests / await cas_chains(app, r, conn, args.requests))
+            with machine_cpu() as cpu:
+                rates["bare"].append(args.requests / await bare_chains(app, r, args.requests))
+            cpu_ms["bare"].append(cpu.seconds * 1000 / args.requests)
+            with machine_cpu() as cpu:
+                rates["cas"].append(args.requests / await cas_chains(app, r, conn, args.requests))
+            cpu_ms["cas"].append(cpu.seconds * 1000 / args.requests)
             batch = pairs[1 + round_ * args.requests : 1 + (round_ + 1) * args.requests]
-            rates["pipeline"].append(args.requests / await pipeline_run(api, conn, batch))
+            with machine_cpu() as cpu:
+                rates["pipeline"].append(args.requests / await pipeline_run(api, conn, batch))
+            cpu_ms["pipeline"].append(cpu.seconds * 1000 / args.requests)
+            busy["pipeline"].append(cpu.busy)
         median = {k: statistics.median(v) for k, v in rates.items()}
         figures["rounds"] = rates
+        figures["cpu_ms"] = {k: statistics.median(v) for k, v in cpu_ms.items()}
+        figures["busy"] = statistics.median(busy["pipeline"])
         figures["bare_chain_per_s"] = median["bare"]
         figures["pipeline_per_s"] = median["pipeline"]
         figures["cas_chain_per_s"] = median["cas"]
@@ -363,6 +394,11 @@ def main() -> None:
         + "; CAS chain/s: "
         + ", ".join(f"{x:.1f}" for x in f["rounds"]["cas"])
         + ")"
+    )
+    c = f["cpu_ms"]
+    print(
+        f"  machine CPU per request: bare chain {c['bare']:.1f} ms, CAS chain {c['cas']:.1f} ms,"
+        f" state machine {c['pipeline']:.1f} ms (all cores {100 * f['busy']:.0f}% busy)"
     )
     h = f["hit_ms"]
     print(f"cache hit, submit -> completed, {args.hits} sequential requests")

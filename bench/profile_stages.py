@@ -24,13 +24,15 @@ sys.path.insert(0, str(REPO))
 from bench.pipeline_bench import PG, STUDENT, scratch, wait_all, worker  # noqa: E402
 
 
-def record(pids: list[int], out: Path) -> list[subprocess.Popen[bytes]]:
-    """py-spy on each pool child: 200 samples/s of on-CPU stacks, in its raw format."""
+def record(pids: list[int], out: Path, gil: bool) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each pool child: 200 samples/s of its running threads' stacks (with
+    `gil`, only the thread holding the GIL: where the Python CPU goes), in raw format."""
     spy = str(Path(sys.executable).parent / "py-spy")
     return [
         subprocess.Popen(
             [spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", f"{out}.{pid}"]
-            + ["--nonblocking"],
+            + ["--nonblocking"]
+            + (["--gil"] if gil else []),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -66,7 +68,7 @@ def _name(frame: str) -> str:
     return f"{m.group(1)}  {where}"
 
 
-async def run(n: int, env: dict[str, str], dbname: str, out: Path) -> None:
+async def run(n: int, env: dict[str, str], dbname: str, out: Path, gil: bool) -> None:
     import asyncpg
 
     from db.session import create_engine, create_sessionmaker
@@ -84,7 +86,7 @@ async def run(n: int, env: dict[str, str], dbname: str, out: Path) -> None:
     with worker(env, "pipeline.providers.instant:build_instant") as w:
         first = await api.submit_request(STUDENT, "explain momentum")
         await wait_all(conn, [first], "completed", 60)
-        spies = record(w.children(), out)
+        spies = record(w.children(), out, gil)
         await asyncio.sleep(1.0)
         t0 = time.perf_counter()
         ids = [
@@ -104,11 +106,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "profile")
+    parser.add_argument("--gil", action="store_true", help="only the GIL holder's stacks")
     parser.add_argument("--most", type=int, default=40, help="rows of each table")
     args = parser.parse_args()
     args.out.parent.mkdir(exist_ok=True)
     with scratch("profile") as (env, dbname):
-        asyncio.run(run(args.requests, env, dbname, args.out))
+        asyncio.run(run(args.requests, env, dbname, args.out, args.gil))
     top_frames(sorted(args.out.parent.glob(f"{args.out.name}.*")), args.most)
 
 
