@@ -7,6 +7,7 @@ from celery.signals import setup_logging, worker_init, worker_process_init, work
 from kombu import Queue
 
 from pipeline.settings import get_settings
+from workers.broker import serve_redis_urls
 from workers.routing import QUEUE_FOR_STAGE, QUEUES, TRANSPORT_OPTIONS, task_name
 from workers.schedule import beat_schedule
 
@@ -14,6 +15,7 @@ __all__ = ["QUEUES", "QUEUE_FOR_STAGE", "app", "consumed_queues", "task_name"]
 
 
 def create_app() -> Celery:
+    serve_redis_urls()  # before any connection is made (workers/broker.py)
     settings = get_settings()
     app = Celery(
         "vividly",
@@ -38,8 +40,6 @@ def create_app() -> Celery:
         # Our JSON handler writes to the real stderr; Celery's stdout proxy would loop.
         worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
-        # kombu's Redis transport, with one client per channel (workers/broker.py).
-        broker_transport="workers.broker:Transport",
         broker_transport_options=dict(TRANSPORT_OPTIONS),
         # Reconnect after a broker restart instead of giving up.
         broker_connection_retry=True,

@@ -4,12 +4,17 @@ kombu's Redis channel builds a new `redis.Redis` (its response-callback tables a
 for every message it publishes and every event it sends: about a quarter of the CPU of a
 stage task's publish. The client is only a handle on the channel's connection pool, so
 one per pool serves every command; a new pool (after a reconnect) gets a new client.
+
+It is what the `redis://` scheme names in every process that imports the app (workers,
+beat, Flower, API clients), so broker URLs stay `redis://…`: Flower reads the queues by
+that scheme, and a transport named by its import path would show up in every URI.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from kombu import transport
 from kombu.transport import redis as kombu_redis
 
 
@@ -27,3 +32,8 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]  # kombu is untyped
 
 class Transport(kombu_redis.Transport):  # type: ignore[misc]
     Channel = Channel
+
+
+def serve_redis_urls() -> None:
+    """Make this transport the one `redis://` URLs resolve to (kombu's alias table)."""
+    transport.TRANSPORT_ALIASES["redis"] = f"{__name__}:Transport"
