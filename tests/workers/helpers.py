@@ -56,8 +56,10 @@ async def settle(request_id: str, statuses: set[str] = SETTLED, within: float = 
         await asyncio.sleep(0.05)
 
 
-def fresh_topic() -> tuple[str, str]:
-    """A (topic_id, query) pair that no request has used yet: a cache miss for anyone."""
+def fresh_topic(lexical: bool = False) -> tuple[str, str]:
+    """A (topic_id, query) pair that no request has used yet: a cache miss for anyone.
+    `lexical`: one whose query the lexical resolver resolves too, for tests that run the
+    fault cluster (its NLU is lexical). Leaf topics are few: the others take any."""
     with connect(TEST_ENV.database) as c:
         leaves = c.execute(
             "SELECT t.id, t.title FROM topics t WHERE t.depth >= 2 "
@@ -65,7 +67,7 @@ def fresh_topic() -> tuple[str, str]:
             "AND NOT EXISTS (SELECT 1 FROM content_requests r WHERE r.topic_id = t.id) "
             "ORDER BY t.id"
         ).fetchall()
-    clear = _lexically_clear()
+    clear = _lexically_clear() if lexical else {t for t, _ in leaves}
     free = [(t, title) for t, title in leaves if t not in _handed_out and t in clear]
     assert free, "the catalog has no unused leaf topic left for this test session"
     topic_id, title = free[0]

@@ -115,7 +115,7 @@ async def test_redis_restart_mid_run_loses_nothing(api, services) -> None:
 async def test_submit_with_the_broker_down_returns_the_id_and_the_watchdog_sends_it(
     api, services
 ) -> None:
-    _, query = fresh_topic()
+    _, query = fresh_topic(lexical=True)
     with chaos.Cluster(workers=1, concurrency=2) as cluster:
         await asyncio.to_thread(chaos.stop_redis)
         t0 = time.monotonic()
@@ -143,7 +143,7 @@ async def test_paused_worker_with_two_attempts_fails_nothing(api) -> None:
 
 
 async def test_poison_request_fails_after_n_crashes_and_the_others_complete(api) -> None:
-    topic_id, title = fresh_topic()
+    topic_id, title = fresh_topic(lexical=True)
     fakes.set_failure("script", f"kill {topic_id} int_basketball")
     load = chaos.Workload()
     with chaos.Cluster(workers=1, concurrency=2):
@@ -166,7 +166,7 @@ async def test_poison_request_fails_after_n_crashes_and_the_others_complete(api)
 
 
 async def test_soft_time_limit_while_the_cache_key_lock_is_held(api) -> None:
-    topic_id, title = fresh_topic()
+    topic_id, title = fresh_topic(lexical=True)
     key = cache_key(
         topic_id, "int_music_production", "conversational", content_version(get_settings())
     )
