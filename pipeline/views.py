@@ -13,6 +13,18 @@ class Clarification(BaseModel):
     options: list[dict[str, Any]] = []
 
 
+# The fields of a RequestView that locate the lesson's content, in the order of its making.
+CONTENT_LOCATIONS = (
+    "script_url",
+    "audio_url",
+    "video_url",
+    "thumbnail_url",
+    "captions_url",
+    "transcript_url",
+    "lesson_page_url",
+)
+
+
 class RequestView(BaseModel):
     """A request as `get_request` shows it: its status, its outputs and why it failed.
     No student text: the query stays in the database."""
@@ -51,16 +63,7 @@ class RequestView(BaseModel):
     @property
     def content(self) -> dict[str, str]:
         """The locations the request has so far, by name (as progress events carry them)."""
-        names = (
-            "script_url",
-            "audio_url",
-            "video_url",
-            "thumbnail_url",
-            "captions_url",
-            "transcript_url",
-            "lesson_page_url",
-        )
-        found = {n: getattr(self, n) for n in names if getattr(self, n)}
+        found = {n: getattr(self, n) for n in CONTENT_LOCATIONS if getattr(self, n)}
         if self.content_type:
             found["content_type"] = self.content_type
         return found

@@ -17,6 +17,7 @@ from rich.table import Table
 from db import migrate
 from pipeline.settings import get_settings
 from pipeline.states import TERMINAL, Status
+from pipeline.views import CONTENT_LOCATIONS
 from workers.localworker import LocalWorker, running
 
 
@@ -107,22 +108,8 @@ def show_result(view: dict[str, Any], out: Console) -> None:
     table = Table(title=f"request {view['id']}: {view['status']}", show_lines=False)
     table.add_column("field")
     table.add_column("value", overflow="fold")
-    for key in (
-        "topic_id",
-        "interest_id",
-        "style",
-        "cache_hit",
-        "content_type",
-        "duration_seconds",
-        "script_url",
-        "audio_url",
-        "video_url",
-        "thumbnail_url",
-        "captions_url",
-        "transcript_url",
-        "lesson_page_url",
-        "error_message",
-    ):
+    described = ("topic_id", "interest_id", "style", "cache_hit", "content_type")
+    for key in (*described, "duration_seconds", *CONTENT_LOCATIONS, "error_message"):
         if view.get(key) is not None:
             table.add_row(key, str(view[key]))
     out.print(table)
