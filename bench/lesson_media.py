@@ -1,11 +1,12 @@
 """Lesson media on this machine: narration and video time per minute, for each offline voice.
 
-    .venv/bin/python bench/lesson_media.py [--lessons 6]
+    .venv/bin/python bench/lesson_media.py [--lessons 6] [--heaps N]
 
 Writes template lessons for the first topics of the catalog (no database, no broker),
 narrates each with Piper and espeak-ng, renders its video, and prints the medians:
 seconds of work per minute of audio or video, and this process's peak memory. The
-espeak-ng figure is the baseline measured in the same run.
+espeak-ng figure is the baseline measured in the same run. `--heaps N` limits this process
+to N glibc heaps first, as worker processes are (workers/app.py MALLOC_ARENAS).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from db.seed import seed_catalog
+from pipeline.providers.heap import limit_heaps
 from pipeline.providers.protocols import SpeechSynthesizer
 from pipeline.providers.script_template import TemplateScriptWriter
 from pipeline.providers.speech_espeak import EspeakSpeech
@@ -62,4 +64,8 @@ async def main(lessons: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lessons", type=int, default=6)
-    asyncio.run(main(parser.parse_args().lessons))
+    parser.add_argument("--heaps", type=int, default=0, help="glibc heaps (0: glibc's own)")
+    args = parser.parse_args()
+    if args.heaps:
+        limit_heaps(args.heaps)
+    asyncio.run(main(args.lessons))
