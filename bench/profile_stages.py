@@ -21,7 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.pipeline_bench import PG, STUDENT, scratch, wait_all, worker  # noqa: E402
+from bench.pipeline_bench import LEAF_PAIRS, PG, STUDENT, scratch, wait_all, worker  # noqa: E402
 
 
 def record(pids: list[int], out: Path, gil: bool) -> list[subprocess.Popen[bytes]]:
@@ -77,12 +77,7 @@ async def run(n: int, env: dict[str, str], dbname: str, out: Path, gil: bool) ->
     engine = create_engine(env["DATABASE_URL"], pool_size=4)
     api = pipeline_api(create_sessionmaker(engine))
     conn = await asyncpg.connect(f"{PG}/{dbname}")
-    pairs = await conn.fetch(
-        "SELECT t.title, i.id AS interest FROM topics t CROSS JOIN interests i "
-        "WHERE t.depth >= 2 AND NOT EXISTS (SELECT 1 FROM topics c WHERE c.parent_id = t.id) "
-        "ORDER BY i.display_order, t.id LIMIT $1",
-        n + 1,
-    )
+    pairs = await conn.fetch(f"{LEAF_PAIRS} LIMIT $1", n + 1)
     with worker(env, "pipeline.providers.instant:build_instant") as w:
         first = await api.submit_request(STUDENT, "explain momentum")
         await wait_all(conn, [first], "completed", 60)

@@ -15,7 +15,7 @@ def test_a_channel_keeps_one_client_per_pool() -> None:
         first = channel._create_client()
         assert channel._create_client() is first
         assert first.ping()
-        channel._pool = None  # a reconnect makes a new pool ...
+        channel._disconnect_pools()  # as after a lost connection: the next use makes a new pool ...
         again = channel._create_client()
         assert again is not first  # ... and so a new client, on the new pool
         assert again.connection_pool is channel.pool and again.ping()
