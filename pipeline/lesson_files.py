@@ -10,12 +10,12 @@ The seed's `generated_content` has no column for them: their locations are kept 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 from pipeline import captions
 from pipeline.cache import CAPTIONS, PAGE, TIMINGS, TRANSCRIPT, object_key
+from pipeline.concurrency import side_by_side
 from pipeline.errors import PermanentStageError
 from pipeline.lesson import Lesson
 from pipeline.lesson_page import lesson_page
@@ -39,7 +39,7 @@ async def store_narration_files(
     vtt = captions.webvtt(cues).encode()
     text = captions.transcript(lesson.narration_parts(), lesson.title).encode()
     # Written side by side: each is a durable write (an fsync, or a GCS upload) of its own.
-    urls = await asyncio.gather(
+    urls = await side_by_side(
         storage.put_bytes(object_key(key, CAPTIONS), vtt, "text/vtt"),
         storage.put_bytes(object_key(key, TRANSCRIPT), text, "text/plain; charset=utf-8"),
         storage.put_bytes(object_key(key, TIMINGS), timings_json(sentences), "application/json"),

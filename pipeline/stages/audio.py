@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 import tempfile
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline import single_flight
 from pipeline.cache import NARRATION, content_version, object_key
+from pipeline.concurrency import side_by_side
 from pipeline.context import Context
 from pipeline.costs import estimated_cost_usd
 from pipeline.errors import PermanentStageError, SafetyDeclined
@@ -56,7 +56,7 @@ class AudioStage(BaseStage[Narration]):
             audio = await ctx.providers.speech.synthesize(lesson.narration(), Path(tmp))
             name = f"audio.{audio.extension}"
             # Side by side: each write is durable on its own (an fsync, or an upload).
-            url, files = await asyncio.gather(
+            url, files = await side_by_side(
                 storage.put_file(object_key(key, name), audio.path, audio.mime_type),
                 store_narration_files(
                     storage,

@@ -6,7 +6,6 @@ and the failure kept in error_message and metadata (degrade, don't discard).
 
 from __future__ import annotations
 
-import asyncio
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from db.requests import RequestRow
 from pipeline import request_meta as M
 from pipeline import single_flight
 from pipeline.cache import NARRATION, object_key
+from pipeline.concurrency import side_by_side
 from pipeline.context import Context
 from pipeline.errors import PermanentStageError, StageError
 from pipeline.lesson_files import load_sentences, store_page
@@ -69,14 +69,14 @@ class VideoStage(BaseStage[Rendered]):
         key = row.cache_key or ""
         with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
             audio = Path(tmp) / ("narration." + content.audio_url.rsplit(".", 1)[-1])
-            lesson, _ = await asyncio.gather(
+            lesson, _ = await side_by_side(
                 load_lesson(ctx, content.script_url), storage.download(content.audio_url, audio)
             )
             sentences = await load_sentences(
                 storage, narration, lesson, float(content.duration_seconds or 0)
             )
             video = await ctx.providers.video.render(lesson, audio, sentences, Path(tmp))
-            video_url, thumb_url = await asyncio.gather(
+            video_url, thumb_url = await side_by_side(
                 storage.put_file(object_key(key, "video.mp4"), video.path, "video/mp4"),
                 storage.put_file(
                     object_key(key, "thumbnail.jpg"), video.thumbnail_path, "image/jpeg"
