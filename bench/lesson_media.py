@@ -26,6 +26,7 @@ from pipeline.providers.script_template import TemplateScriptWriter
 from pipeline.providers.speech_espeak import EspeakSpeech
 from pipeline.providers.speech_piper import PiperSpeech
 from pipeline.providers.video_slides import SlideVideoRenderer
+from pipeline.settings import get_settings
 
 
 async def main(lessons: int) -> None:
@@ -33,7 +34,8 @@ async def main(lessons: int) -> None:
     topics = [t for t in catalog.topics.values() if t.is_leaf][:lessons]
     interests = list(catalog.interests.values())
     writer, renderer = TemplateScriptWriter(), SlideVideoRenderer()
-    voices: dict[str, SpeechSynthesizer] = {"piper": PiperSpeech(), "espeak": EspeakSpeech()}
+    piper = PiperSpeech(Path(get_settings().workdir) / "models")
+    voices: dict[str, SpeechSynthesizer] = {"piper": piper, "espeak": EspeakSpeech()}
     speech: dict[str, list[float]] = {name: [] for name in voices}
     render: list[float] = []
     minutes = 0.0

@@ -350,7 +350,7 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
         from workers.localworker import rss_mib
 
         figures["rss_mib"] = {
-            kind: max((rss_mib(pid) for pid in w.children()), default=0.0)
+            kind: max((rss_mib(pid) for pid in w.children()), default=(0.0, 0.0))
             for kind, w in kinds.items()
         }
         figures["first_lesson_s"] = (fast[0], full[0])
@@ -430,9 +430,9 @@ def main() -> None:
     print(f"  p50 {e[50]:.1f} ms   p99 {e[99]:.1f} ms")
     print("resident memory of a pool child, by worker kind (after the lessons below)")
     targets = {"fast (watchdog, nlu)": 350.0, "generation (audio, script)": 150.0, "video": 150.0}
-    for kind, mib in f["rss_mib"].items():
+    for kind, (mib, files) in f["rss_mib"].items():
         target = f"   (target <= {targets[kind]:.0f} MiB)" if kind in targets else ""
-        print(f"  {kind:28s}: {mib:6.0f} MiB{target}")
+        print(f"  {kind:28s}: {mib:6.0f} MiB, {files:4.0f} of it pages of files{target}")
     print(f"embedded providers (Piper + PyAV), {args.lessons} cache misses")
     first_fast, first_full = f["first_lesson_s"]
     print(f"  first after worker start: {first_fast:.2f} s / {first_full:.2f} s (warm-up)")

@@ -134,9 +134,13 @@ def running(worker: LocalWorker) -> Iterator[LocalWorker]:
         worker.stop()
 
 
-def rss_mib(pid: int) -> float:
-    """Resident memory of one process, from /proc (VmRSS)."""
+def rss_mib(pid: int) -> tuple[float, float]:
+    """Resident memory of one process, from /proc: all of it (VmRSS), and the part that
+    is pages of files (RssFile: libraries, a model mapped from its file), which every
+    process mapping the same file shares and the kernel may drop and read again."""
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssFile"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields.get("VmRSS", 0.0), fields.get("RssFile", 0.0)

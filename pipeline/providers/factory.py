@@ -76,7 +76,7 @@ def build_speech(settings: Settings) -> SpeechSynthesizer:
         return EspeakSpeech(attempts=settings.provider_attempts)
     from pipeline.providers.speech_piper import PiperSpeech
 
-    return PiperSpeech()
+    return PiperSpeech(Path(settings.workdir) / "models")
 
 
 def build_default(settings: Settings) -> Providers:
