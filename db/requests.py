@@ -178,6 +178,14 @@ _MARK_CANCEL = text("""
     RETURNING id
 """)
 
+# A follower attached to this leader: the leader's own statements return the mark, so it
+# looks for followers only when it has some (most leaders never do).
+_MARK_FOLLOWED = text(f"""
+    UPDATE content_requests
+    SET metadata = coalesce(metadata, '{{}}'::jsonb) || '{{"{M.FOLLOWED}": true}}'::jsonb
+    WHERE id = :id AND NOT coalesce(metadata ? '{M.FOLLOWED}', false)
+""")
+
 _LEASED = text("""
     SELECT 1 FROM request_execution
     WHERE request_id = :id AND lease_task_id IS NOT NULL AND lease_expires_at >= clock_timestamp()
@@ -222,6 +230,11 @@ _LEASE_GUARD = """
 # unless its cancellation waits for the followers of the generation it leads.
 _CANCEL_GUARD = f"""
     AND (NOT metadata ? '{M.CANCEL_REQUESTED}' OR metadata ? '{M.CANCEL_DEFERRED}')
+"""
+# Or, for a leader's own end, refused even when its cancellation was deferred: it then
+# ends cancelled instead, which the caller learns from the refusal at no extra read.
+_CANCELLED_GUARD = f"""
+    AND NOT metadata ? '{M.CANCEL_REQUESTED}'
 """
 
 # After a status change, the execution row starts over for the new stage: no lease, no
@@ -412,9 +425,7 @@ _FAILED = text("""
 
 
 @functools.lru_cache(maxsize=64)
-def _transition_sql(
-    columns: tuple[str, ...], completes: bool, leased: bool, guards_cancel: bool
-) -> Any:
+def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool, guard: str) -> Any:
     """UPDATE … SET status = :to … WHERE id = :id AND status = :frm RETURNING *, with the
     metadata patch merged, keys dropped and the new status appended to metadata.history;
     the execution row starts over for the new stage in the same statement."""
@@ -422,7 +433,7 @@ def _transition_sql(
     if completes and "completed_at" not in columns:
         sets.append("completed_at = now()")
     extra = "".join(f", {x}" for x in sets)
-    guard = (_LEASE_GUARD if leased else "") + (_CANCEL_GUARD if guards_cancel else "")
+    guard = (_LEASE_GUARD if leased else "") + guard
     return text(f"""
         WITH t AS (
             UPDATE content_requests
@@ -555,6 +566,10 @@ class RequestStore:
         params = {"id": request_id, "status": str(status), "patch": json.dumps(patch)}
         return (await self.s.execute(_MARK_CANCEL, params)).one_or_none() is not None
 
+    async def mark_followed(self, leader_id: str) -> None:
+        """Note on a leader that a follower waits on it (metadata.followed)."""
+        await self.s.execute(_MARK_FOLLOWED, {"id": leader_id})
+
     async def leased(self, request_id: str) -> bool:
         """Whether a live lease holds the request (a worker is on it right now)."""
         return (await self.s.execute(_LEASED, {"id": request_id})).one_or_none() is not None
@@ -592,6 +607,7 @@ class RequestStore:
         drop_metadata: tuple[str, ...] = (),
         lease: Lease | None = None,
         keep_lease: bool = False,
+        unless_cancelled: bool = False,
         topic_id: str | Unset = UNSET,
         interest_id: str | Unset = UNSET,
         generated_content_id: str | None | Unset = UNSET,
@@ -600,7 +616,8 @@ class RequestStore:
     ) -> RequestRow:
         """Compare-and-set the status; raises StaleClaim when the row is not in `frm` (or,
         given a lease, when this delivery no longer holds it). The columns a transition
-        may set are its keyword parameters: a column left UNSET keeps its value."""
+        may set are its keyword parameters: a column left UNSET keeps its value.
+        `unless_cancelled` also refuses a request whose cancellation was deferred."""
         check(frm, to)
         stage = STAGE_FOR_STATUS.get(to)
         columns = {
@@ -624,8 +641,12 @@ class RequestStore:
         if lease is not None:
             params.update(lease_task_id=lease.task_id, lease_try=lease.attempt)
         leased = lease is not None
-        guards_cancel = leased and to != Status.failed
-        sql = _transition_sql(tuple(sorted(values)), to == Status.completed, leased, guards_cancel)
+        guard = ""
+        if unless_cancelled:
+            guard = _CANCELLED_GUARD
+        elif leased and to != Status.failed:
+            guard = _CANCEL_GUARD
+        sql = _transition_sql(tuple(sorted(values)), to == Status.completed, leased, guard)
         row = (await self.s.execute(sql, params)).one_or_none()
         if row is None:
             raise StaleClaim(request_id, frm)

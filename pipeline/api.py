@@ -203,6 +203,7 @@ class PipelineAPI:
                     M.FAILED_WITH_LEADER,
                     M.ROLE,
                     M.LEADER_ID,
+                    M.FOLLOWED,
                     M.CANCEL_REQUESTED,
                     M.CANCEL_DEFERRED,
                 ),

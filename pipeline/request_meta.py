@@ -20,6 +20,8 @@ CLARIFICATION: Final = "clarification"
 CACHE_KEY: Final = "cache_key"
 ROLE: Final = "role"
 LEADER_ID: Final = "leader_id"
+# Set on a leader once a follower attached to it: only then does it look for followers.
+FOLLOWED: Final = "followed"
 # Set on a follower that leads again after its leader failed: the others wait on it, so
 # its cache check carries them along (only such a request can have followers there).
 RELEAD: Final = "relead"

@@ -5,7 +5,9 @@ Requests with the same cache key that arrive while one of them generates attach 
 — join or lead, and every outcome of a leader: fast path, completion, degradation,
 failure — is taken under one per-key advisory lock held to the end of its transaction,
 and reads the followers only after taking it, so no follower can attach to a leader in
-the instant that leader moves on without being carried along.
+the instant that leader moves on without being carried along. A follower marks its
+leader as it attaches (`followed`, under the same lock); the leader's own transition
+returns the mark, so a leader no one joined (nearly all) never looks for followers.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from db.repository import Repository
 from db.requests import UNSET, RequestRow, Unset
 from pipeline import request_meta as M
 from pipeline.dispatch import Dispatch
-from pipeline.errors import Cancelled, SafetyDeclined, StageError
+from pipeline.errors import Cancelled, SafetyDeclined, StageError, StaleClaim
 from pipeline.states import Stage, Status
 
 log = structlog.get_logger("vividly.single_flight")
@@ -71,6 +73,7 @@ async def decide(
         return []
     leader = await repo.requests.inflight_leader(key, exclude=row.id)
     if leader is not None:
+        await repo.requests.mark_followed(leader.id)
         follow = {M.CACHE_KEY: key, M.ROLE: "follower", M.LEADER_ID: leader.id}
         if content is not None and content.audio_url:
             await _served_fast_path(repo, row, content.id, follow, (M.RELEAD,))
@@ -113,7 +116,8 @@ async def fast_path(
         Status.fast_path_ready,
         generated_content_id=content_id,
     )
-    await _fast_path_followers(repo, leader.id, content_id)
+    if now.metadata.get(M.FOLLOWED):
+        await _fast_path_followers(repo, leader.id, content_id)
     if M.CANCEL_DEFERRED in now.metadata:
         # Cancelled while its followers waited: they have the fast path now, and one of
         # them leads the video for the others.
@@ -127,7 +131,6 @@ async def completed(
     """generating_video -> completed, and the followers complete with the same content."""
     await repo.locks.cache_key(leader.cache_key or "")
     await save_video()
-    await _complete_followers(repo, leader.id, leader.generated_content_id, {})
     return await _end_leader(repo, leader)
 
 
@@ -144,15 +147,31 @@ async def _end_leader(
     error_message: str | Unset = UNSET,
     metadata: dict[str, Any] | None = None,
 ) -> list[Dispatch]:
-    """The video leader's own end, after its followers': completed, or cancelled if its
-    cancellation waited for them (read now: it may have been asked for since the claim)."""
-    now = await repo.requests.load(leader.id, for_update=True)
-    if now is not None and M.CANCEL_DEFERRED in now.metadata:
-        return await _cancelled_leader(repo, now, Stage.video)
-    await repo.requests.transition(
-        leader.id, leader.status, Status.completed, error_message=error_message, metadata=metadata
-    )
-    return []
+    """The video leader completes, and its followers with the same content and message; or,
+    if its cancellation waited on them (it may have been asked for since the claim), they
+    complete and it ends cancelled. The completion's guard tells which, and its returned
+    row whether any follower attached: no statement is spent on a leader alone."""
+    try:
+        now = await repo.requests.transition(
+            leader.id,
+            leader.status,
+            Status.completed,
+            error_message=error_message,
+            metadata=metadata,
+            unless_cancelled=True,
+        )
+        cancelled = False
+    except StaleClaim:
+        found = await repo.requests.load(leader.id, for_update=True)
+        if found is None or M.CANCEL_DEFERRED not in found.metadata:
+            raise  # lease lost, or cancelled with no one waiting: the runner ends it
+        now, cancelled = found, True
+    if now.metadata.get(M.FOLLOWED):
+        message = error_message if isinstance(error_message, str) else None
+        await _complete_followers(
+            repo, leader.id, leader.generated_content_id, metadata or {}, message
+        )
+    return await _cancelled_leader(repo, now, Stage.video) if cancelled else []
 
 
 async def _cancelled_leader(repo: Repository, leader: RequestRow, stage: Stage) -> list[Dispatch]:
@@ -182,7 +201,7 @@ async def _hand_over(
     """The first follower takes the lead (its metadata patched with `lead`); the others
     wait on it now."""
     first, *rest = followers
-    await repo.requests.patch(first.id, first.status, lead)
+    await repo.requests.patch(first.id, first.status, {**lead, M.FOLLOWED: True} if rest else lead)
     for f in rest:
         await repo.requests.patch(f.id, f.status, {M.LEADER_ID: first.id})
     return first
@@ -202,9 +221,6 @@ async def degraded(
     }
     message = (
         f"Video could not be made ({error.message}); the lesson is available as script and audio."
-    )
-    await _complete_followers(
-        repo, leader.id, leader.generated_content_id, note, error_message=message
     )
     return await _end_leader(repo, leader, error_message=message, metadata=note)
 
@@ -226,10 +242,10 @@ async def failed(
         note[M.SAFETY] = error.category
     if isinstance(error, Cancelled):
         note[M.CANCELLED] = {"at": note[M.FAILED_AT], "stage": str(stage)}
-    await repo.requests.transition(
+    now = await repo.requests.transition(
         row.id, row.status, Status.failed, error_message=error.message, metadata=note
     )
-    if row.metadata.get(M.ROLE) != "leader":
+    if row.metadata.get(M.ROLE) != "leader" or not now.metadata.get(M.FOLLOWED):
         return []
     followers = await repo.requests.followers(row.id, _WAITING)
     if not followers:

@@ -134,6 +134,26 @@ async def test_cancelling_a_leader_keeps_the_generation_for_its_followers(client
     assert content(f["generated_content_id"])["video_url"]
 
 
+async def test_a_leader_cancelled_while_it_renders_completes_its_followers_then_ends(
+    client,
+) -> None:
+    _, query = fresh_topic()
+    fakes.set_failure("video", "slow 2")
+    leader = await client.submit(STUDENT, query, interest_id="int_basketball")
+    await asyncio.to_thread(wait_status, leader, "generating_video")
+    follower = await client.submit(OTHER, query, interest_id="int_basketball")
+    await settle_meta(follower, "role", "follower")
+    await client.cancel(leader)
+    lead = await settle(leader, within=60)
+    f = await settle(follower, within=60)
+    assert (lead["status"], lead["error_message"]) == ("failed", "Cancelled.")
+    assert lead["metadata"]["cancelled"]["stage"] == "video"
+    # The follower has the video the leader rendered, once, before it ended.
+    assert f["status"] == "completed" and f["generated_content_id"]
+    assert content(f["generated_content_id"])["video_url"]
+    assert fakes.calls("video") == 1
+
+
 async def settle_meta(rid: str, key: str, value: str, within: float = 30) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
