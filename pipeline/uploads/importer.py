@@ -4,6 +4,7 @@ pipeline/uploads/__init__.py)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -83,7 +84,8 @@ async def process_upload(
         if job is None:
             return await _skipped(repo, job_id, stale_after, bound)
     bound.info("bulk upload claimed", outcome="claimed", school_id=job.school_id)
-    result = await _claimed(sessions, storage, job, time_budget_seconds, bound)
+    work = _run(sessions, storage, job, time_budget_seconds, bound)
+    result = await _claimed(sessions, job, bound, work)
     if delete_file_when_ended and not result.skipped and result.status in _ENDED:
         await delete_when_ended(sessions, storage, job.id, job.file_path)
     return result
@@ -94,15 +96,17 @@ _ENDED = (str(JobStatus.completed), str(JobStatus.failed))
 
 async def _claimed(
     sessions: async_sessionmaker[AsyncSession],
-    storage: ObjectStorage,
     job: UploadJobRow,
-    time_budget_seconds: float,
     bound: Any,
+    work: Coroutine[Any, Any, UploadResult],
 ) -> UploadResult:
+    """The import of a claimed job, `work`, and how each way it can stop ends the job:
+    released for a retry (transient), ended failed (anything else), or left to the run
+    that took it over."""
     job_id = job.id
     try:
         try:
-            return await _run(sessions, storage, job, time_budget_seconds, bound)
+            return await work
         except Exception as e:
             if isinstance(e, _ClaimLost):
                 raise

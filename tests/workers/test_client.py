@@ -116,15 +116,22 @@ async def test_cancel_of_a_request_nobody_works_on_ends_it_at_once(client) -> No
     assert (await settle(rid))["status"] == "needs_clarification"
 
 
-async def test_cancelling_a_leader_keeps_the_generation_for_its_followers(client) -> None:
+async def cancel_a_followed_leader(client, slow: str, status: str) -> tuple[str, str]:
+    """A leader slowed down at `slow`, a follower attached to it while it is in `status`,
+    and the leader cancelled: (leader, follower)."""
     _, query = fresh_topic()
-    fakes.set_failure("script", "slow 2")
+    fakes.set_failure(slow, "slow 2")
     # Same topic, interest and style: the same cache key, so the second one follows.
     leader = await client.submit(STUDENT, query, interest_id="int_basketball")
-    await asyncio.to_thread(wait_status, leader, "generating_script")
+    await asyncio.to_thread(wait_status, leader, status)
     follower = await client.submit(OTHER, query, interest_id="int_basketball")
     await settle_meta(follower, "role", "follower")
     await client.cancel(leader)
+    return leader, follower
+
+
+async def test_cancelling_a_leader_keeps_the_generation_for_its_followers(client) -> None:
+    leader, follower = await cancel_a_followed_leader(client, "script", "generating_script")
     lead = await settle(leader, within=60)
     f = await settle(follower, within=60)
     assert f["status"] == "completed" and f["generated_content_id"]
@@ -137,13 +144,7 @@ async def test_cancelling_a_leader_keeps_the_generation_for_its_followers(client
 async def test_a_leader_cancelled_while_it_renders_completes_its_followers_then_ends(
     client,
 ) -> None:
-    _, query = fresh_topic()
-    fakes.set_failure("video", "slow 2")
-    leader = await client.submit(STUDENT, query, interest_id="int_basketball")
-    await asyncio.to_thread(wait_status, leader, "generating_video")
-    follower = await client.submit(OTHER, query, interest_id="int_basketball")
-    await settle_meta(follower, "role", "follower")
-    await client.cancel(leader)
+    leader, follower = await cancel_a_followed_leader(client, "video", "generating_video")
     lead = await settle(leader, within=60)
     f = await settle(follower, within=60)
     assert (lead["status"], lead["error_message"]) == ("failed", "Cancelled.")
