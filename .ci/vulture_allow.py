@@ -40,6 +40,8 @@ _.bit_rate
 _.pict_type
 _.enable_cpu_mem_arena
 _.enable_mem_pattern
+_.graph_optimization_level
+_.optimized_model_filepath
 _.subtitle_header
 _.layout_features  # fontTools subset options (scripts/emoji_font.py)
 from tests import fakes
