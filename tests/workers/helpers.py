@@ -15,6 +15,7 @@ TERMINAL = {"completed", "failed"}
 SETTLED = TERMINAL | {"needs_clarification"}
 
 _handed_out: set[str] = set()
+_pairs_handed_out: set[tuple[str, str]] = set()
 
 
 def row(request_id: str) -> dict[str, Any]:
@@ -73,6 +74,28 @@ def fresh_topic(lexical: bool = False) -> tuple[str, str]:
     topic_id, title = free[0]
     _handed_out.add(topic_id)
     return topic_id, _query(title)
+
+
+def fresh_pair() -> tuple[str, str]:
+    """A (query, interest_id) whose cache key no request has used yet, for a test that
+    submits with that interest and needs only a cache miss. It takes a topic already used
+    with another interest where it can, so it leaves fresh_topic's few topics alone."""
+    with connect(TEST_ENV.database) as c:
+        pairs = c.execute(
+            "SELECT t.id, t.title, i.id, EXISTS (SELECT 1 FROM content_requests r "
+            "WHERE r.topic_id = t.id) FROM topics t CROSS JOIN interests i "
+            "WHERE t.depth >= 2 AND i.id <> 'int_basketball' "
+            "AND NOT EXISTS (SELECT 1 FROM topics c WHERE c.parent_id = t.id) "
+            "AND NOT EXISTS (SELECT 1 FROM content_requests r "
+            "WHERE r.topic_id = t.id AND r.interest_id = i.id) "
+            "ORDER BY t.id, i.display_order"
+        ).fetchall()
+    free = [p for p in pairs if (p[0], p[2]) not in _pairs_handed_out]
+    used = [p for p in free if p[3] or p[0] in _handed_out]
+    assert free, "the catalog has no unused topic and interest pair left for this session"
+    topic_id, title, interest_id, _ = (used or free)[0]
+    _pairs_handed_out.add((topic_id, interest_id))
+    return _query(title), interest_id
 
 
 def _query(title: str) -> str:

@@ -12,7 +12,7 @@ from pipeline.errors import RequestError
 from pipeline.views import RequestEvent
 from tests import fakes
 from tests.support import TEST_ENV, connect
-from tests.workers.helpers import content, fresh_topic, row, settle
+from tests.workers.helpers import content, fresh_pair, row, settle
 
 pytestmark = pytest.mark.usefixtures("fakes")
 
@@ -36,8 +36,8 @@ def assert_chain(events: list[RequestEvent]) -> None:
 
 
 async def test_events_follow_a_request_from_submit_to_completed(client) -> None:
-    _, query = fresh_topic()
-    rid = await client.submit(STUDENT, query)
+    query, interest = fresh_pair()
+    rid = await client.submit(STUDENT, query, interest_id=interest)
     events = await collect(client, rid)
     assert_chain(events)
     statuses = [e.to_status for e in events]
@@ -56,9 +56,9 @@ async def test_events_follow_a_request_from_submit_to_completed(client) -> None:
 
 
 async def test_a_subscriber_resynchronises_after_its_connection_drops(client) -> None:
-    _, query = fresh_topic()
+    query, interest = fresh_pair()
     fakes.set_failure("script", "slow 3")
-    rid = await client.submit(STUDENT, query)
+    rid = await client.submit(STUDENT, query, interest_id=interest)
     stream = asyncio.create_task(collect(client, rid))
     await asyncio.to_thread(wait_status, rid, "generating_script")
     # Cut the listener's connection, as a PostgreSQL restart or a proxy timeout would.
@@ -85,9 +85,9 @@ def wait_status(rid: str, status: str, within: float = 30) -> None:
 
 
 async def test_cancel_abandons_a_running_provider_call_at_the_next_heartbeat(client) -> None:
-    _, query = fresh_topic()
+    query, interest = fresh_pair()
     fakes.set_failure("speech", "slow 30")
-    rid = await client.submit(STUDENT, query)
+    rid = await client.submit(STUDENT, query, interest_id=interest)
     await asyncio.to_thread(wait_status, rid, "generating_audio")
     await asyncio.sleep(0.2)  # the worker is inside the 30 s call now
     marked = await client.cancel(rid)
@@ -119,12 +119,12 @@ async def test_cancel_of_a_request_nobody_works_on_ends_it_at_once(client) -> No
 async def cancel_a_followed_leader(client, slow: str, status: str) -> tuple[str, str]:
     """A leader slowed down at `slow`, a follower attached to it while it is in `status`,
     and the leader cancelled: (leader, follower)."""
-    _, query = fresh_topic()
+    query, interest = fresh_pair()
     fakes.set_failure(slow, "slow 2")
     # Same topic, interest and style: the same cache key, so the second one follows.
-    leader = await client.submit(STUDENT, query, interest_id="int_basketball")
+    leader = await client.submit(STUDENT, query, interest_id=interest)
     await asyncio.to_thread(wait_status, leader, status)
-    follower = await client.submit(OTHER, query, interest_id="int_basketball")
+    follower = await client.submit(OTHER, query, interest_id=interest)
     await settle_meta(follower, "role", "follower")
     await client.cancel(leader)
     return leader, follower
