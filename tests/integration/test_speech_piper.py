@@ -68,3 +68,11 @@ def test_the_mapped_voice_speaks_as_the_packaged_one(tmp_path: Path) -> None:
 
     assert spoken.shape == expected.shape
     np.testing.assert_allclose(spoken, expected, atol=1e-3)
+
+
+def test_a_folder_emptied_by_hand_is_made_again(tmp_path: Path) -> None:
+    model = mapped_model(tmp_path)
+    model.unlink()
+
+    assert mapped_model(tmp_path) == model
+    assert model.is_file() and (model.parent / MAPPED_WEIGHTS).is_file()
