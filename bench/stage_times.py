@@ -5,7 +5,8 @@ scratch database with the instant speech/video stand-ins, one request at a time.
 
 `--repo` runs another checkout's code (e.g. a `git worktree` of an older commit) with
 this virtualenv, for a before/after comparison in one sitting. Prints each stage's
-median and mean milliseconds per delivery (the first 20 requests are warm-up).
+median and mean milliseconds per delivery (the first 20 requests are warm-up), and the
+statements each delivery sends to PostgreSQL (a transaction's BEGIN and COMMIT included).
 """
 
 from __future__ import annotations
@@ -23,12 +24,34 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 PG = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 WARM_UP = 20
 
 
-async def measure(requests: int, workdir: Path, dbname: str) -> dict[str, list[float]]:
+def count_statements(engine: Any) -> list[int]:
+    """A one-item counter of the round trips the engine makes: statements, and the BEGIN
+    and COMMIT of each transaction (an autocommit statement has none)."""
+    from sqlalchemy import event
+
+    sent = [0]
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _statement(*_: Any) -> None:
+        sent[0] += 1
+
+    @event.listens_for(engine.sync_engine, "commit")
+    def _commit(conn: Any) -> None:
+        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
+            sent[0] += 2
+
+    return sent
+
+
+async def measure(
+    requests: int, workdir: Path, dbname: str
+) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
     import asyncpg
     import structlog
 
@@ -44,6 +67,7 @@ async def measure(requests: int, workdir: Path, dbname: str) -> dict[str, list[f
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     settings = get_settings()
     engine = create_engine(settings.database_url)
+    sent_statements = count_statements(engine)
     ctx = Context(settings, create_sessionmaker(engine), build_providers(settings), workdir)
     conn = await asyncpg.connect(f"{PG}/{dbname}")
     pairs = await conn.fetch(
@@ -56,15 +80,17 @@ async def measure(requests: int, workdir: Path, dbname: str) -> dict[str, list[f
     sent: list[Dispatch] = []
     api = PipelineAPI(ctx.sessions, sent.append)
     times: dict[str, list[float]] = collections.defaultdict(list)
+    statements: dict[str, list[int]] = collections.defaultdict(list)
     for p in pairs:
         await api.submit_request("user_demo_student_1", f"explain {p['title']}", p["interest"])
         while sent:
             d = sent.pop(0)
-            started = time.perf_counter()
+            before, started = sent_statements[0], time.perf_counter()
             sent += await run_stage(SPECS[d.stage], ctx, d.request_id, Lease(uuid.uuid4().hex, 0))
             times[str(d.stage)].append((time.perf_counter() - started) * 1000)
+            statements[str(d.stage)].append(sent_statements[0] - before)
     await engine.dispose()
-    return times
+    return times, statements
 
 
 def main() -> None:
@@ -90,19 +116,25 @@ def main() -> None:
     migrate.upgrade(os.environ["DATABASE_URL"])
     asyncio.run(seed_database(os.environ["DATABASE_URL"]))
     try:
-        times = asyncio.run(measure(args.requests, workdir, dbname))
+        times, statements = asyncio.run(measure(args.requests, workdir, dbname))
     finally:
         drop = f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'
         subprocess.run(["psql", f"{PG}/postgres", "-qc", drop], check=False)
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"{repo}: {args.requests} requests, one at a time, in process")
-    total = 0.0
+    total, round_trips = 0.0, 0
     for stage, values in times.items():
         kept = values[WARM_UP:]
         total += statistics.median(kept)
         median, mean = statistics.median(kept), statistics.mean(kept)
-        print(f"  {stage:12} median {median:6.2f} ms   mean {mean:6.2f} ms")
-    print(f"  {'sum':12} median {total:6.2f} ms per request")
+        counts = statements[stage][WARM_UP:]
+        most = statistics.mode(counts)
+        round_trips += most
+        print(
+            f"  {stage:12} median {median:6.2f} ms   mean {mean:6.2f} ms"
+            f"   statements {most} (mostly; {min(counts)}-{max(counts)})"
+        )
+    print(f"  {'sum':12} median {total:6.2f} ms, {round_trips} statements per request")
 
 
 if __name__ == "__main__":
