@@ -5,8 +5,9 @@ scratch database with the instant speech/video stand-ins, one request at a time.
 
 `--repo` runs another checkout's code (e.g. a `git worktree` of an older commit) with
 this virtualenv, for a before/after comparison in one sitting. Prints each stage's
-median and mean milliseconds per delivery (the first 20 requests are warm-up), and the
-statements each delivery sends to PostgreSQL (a transaction's BEGIN and COMMIT included).
+median and mean milliseconds per delivery (the first 20 requests are warm-up), the CPU
+this process spent on it (PostgreSQL's is not counted), and the statements each delivery
+sends to PostgreSQL (a transaction's BEGIN and COMMIT included).
 """
 
 from __future__ import annotations
@@ -81,16 +82,18 @@ async def measure(
     api = PipelineAPI(ctx.sessions, sent.append)
     times: dict[str, list[float]] = collections.defaultdict(list)
     statements: dict[str, list[int]] = collections.defaultdict(list)
+    cpu_times: dict[str, list[float]] = collections.defaultdict(list)
     for p in pairs:
         await api.submit_request("user_demo_student_1", f"explain {p['title']}", p["interest"])
         while sent:
             d = sent.pop(0)
-            before, started = sent_statements[0], time.perf_counter()
+            before, started, cpu = sent_statements[0], time.perf_counter(), time.process_time()
             sent += await run_stage(SPECS[d.stage], ctx, d.request_id, Lease(uuid.uuid4().hex, 0))
             times[str(d.stage)].append((time.perf_counter() - started) * 1000)
+            cpu_times[str(d.stage)].append((time.process_time() - cpu) * 1000)
             statements[str(d.stage)].append(sent_statements[0] - before)
     await engine.dispose()
-    return times, statements
+    return times, cpu_times, statements
 
 
 def main() -> None:
@@ -116,25 +119,28 @@ def main() -> None:
     migrate.upgrade(os.environ["DATABASE_URL"])
     asyncio.run(seed_database(os.environ["DATABASE_URL"]))
     try:
-        times, statements = asyncio.run(measure(args.requests, workdir, dbname))
+        times, cpu_times, statements = asyncio.run(measure(args.requests, workdir, dbname))
     finally:
         drop = f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'
         subprocess.run(["psql", f"{PG}/postgres", "-qc", drop], check=False)
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"{repo}: {args.requests} requests, one at a time, in process")
-    total, round_trips = 0.0, 0
+    total, total_cpu, round_trips = 0.0, 0.0, 0
     for stage, values in times.items():
         kept = values[WARM_UP:]
-        total += statistics.median(kept)
         median, mean = statistics.median(kept), statistics.mean(kept)
+        cpu = statistics.median(cpu_times[stage][WARM_UP:])
         counts = statements[stage][WARM_UP:]
         most = statistics.mode(counts)
-        round_trips += most
+        total, total_cpu, round_trips = total + median, total_cpu + cpu, round_trips + most
         print(
-            f"  {stage:12} median {median:6.2f} ms   mean {mean:6.2f} ms"
+            f"  {stage:12} median {median:6.2f} ms   mean {mean:6.2f} ms   CPU {cpu:5.2f} ms"
             f"   statements {most} (mostly; {min(counts)}-{max(counts)})"
         )
-    print(f"  {'sum':12} median {total:6.2f} ms, {round_trips} statements per request")
+    print(
+        f"  {'sum':12} median {total:6.2f} ms, CPU {total_cpu:.2f} ms (this process, all its"
+        f" threads), {round_trips} statements per request"
+    )
 
 
 if __name__ == "__main__":
