@@ -38,15 +38,15 @@ def count_statements(engine: Any) -> list[int]:
 
     sent = [0]
 
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _statement(*_: Any) -> None:
+    def statement(*_: Any) -> None:
         sent[0] += 1
 
-    @event.listens_for(engine.sync_engine, "commit")
-    def _commit(conn: Any) -> None:
+    def commit(conn: Any) -> None:
         if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
             sent[0] += 2
 
+    event.listen(engine.sync_engine, "before_cursor_execute", statement)
+    event.listen(engine.sync_engine, "commit", commit)
     return sent
 
 
