@@ -15,6 +15,9 @@ RUN useradd --create-home --uid 1000 vividly \
     && mkdir -p /data/storage /data/archive /tmp/vividly-work \
     && chown -R vividly /data /tmp/vividly-work
 USER vividly
+# The voice with its weights in a file of their own, made once here: every container of
+# this image maps the same file of the image's layer (pipeline/providers/speech_piper.py).
+RUN python -c "from pathlib import Path; from pipeline.providers.speech_piper import mapped_model; mapped_model(Path('/tmp/vividly-work/models'))"
 # Local storage, if used, lives where the vividly user may write (not /app/var).
 ENV WORKDIR=/tmp/vividly-work \
     STORAGE_URL=file:///data/storage \
