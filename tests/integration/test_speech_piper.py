@@ -76,3 +76,14 @@ def test_a_folder_emptied_by_hand_is_made_again(tmp_path: Path) -> None:
 
     assert mapped_model(tmp_path) == model
     assert model.is_file() and (model.parent / MAPPED_WEIGHTS).is_file()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/self/maps")
+def test_a_voice_whose_file_cannot_be_made_still_speaks(tmp_path: Path) -> None:
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the models folder would go")
+
+    voice = load_voice(blocked)
+
+    assert _samples(voice).size > 0
+    assert str(blocked) not in Path("/proc/self/maps").read_text()
