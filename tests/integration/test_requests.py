@@ -4,7 +4,7 @@ leader's transition returns, and the completion guard that refuses a cancelled l
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import pytest
@@ -14,7 +14,7 @@ from db.session import create_engine, create_sessionmaker, unit_of_work
 from pipeline import request_meta as M
 from pipeline.errors import StaleClaim
 from pipeline.states import Status
-from tests.support import asyncpg_url, run_seed
+from tests.support import asyncpg_url
 
 T = TypeVar("T")
 
@@ -29,16 +29,6 @@ TO_VIDEO = (
     Status.fast_path_ready,
     Status.generating_video,
 )
-
-
-@pytest.fixture(scope="module")
-def dbname() -> Iterator[str]:
-    from tests.support import migrate, scratch_database
-
-    with scratch_database("vividly_requests") as name:
-        migrate(name)
-        run_seed(name)
-        yield name
 
 
 def run(dbname: str, fn: Callable[[RequestStore], Awaitable[T]]) -> T:
@@ -73,7 +63,7 @@ async def rendering(store: RequestStore) -> str:
     return rid
 
 
-def test_a_leader_transition_returns_the_mark_its_followers_left(dbname: str) -> None:
+def test_a_leader_transition_returns_the_mark_its_followers_left(seeded_db: str) -> None:
     async def go(store: RequestStore) -> list[tuple[str, object]]:
         rid = await submitted(store)
         seen = []
@@ -84,7 +74,7 @@ def test_a_leader_transition_returns_the_mark_its_followers_left(dbname: str) ->
             seen.append((str(to), (await store.transition(rid, frm, to)).metadata.get(M.FOLLOWED)))
         return seen
 
-    assert run(dbname, go) == [
+    assert run(seeded_db, go) == [
         ("cache_check", None),
         ("generating_script", None),
         ("generating_audio", None),
@@ -93,7 +83,7 @@ def test_a_leader_transition_returns_the_mark_its_followers_left(dbname: str) ->
     ]
 
 
-def test_a_leader_end_is_refused_once_its_cancellation_was_asked_for(dbname: str) -> None:
+def test_a_leader_end_is_refused_once_its_cancellation_was_asked_for(seeded_db: str) -> None:
     async def go(store: RequestStore) -> str:
         rid = await rendering(store)
         assert await store.mark_cancel(rid, Status.generating_video, deferred=True)
@@ -105,10 +95,10 @@ def test_a_leader_end_is_refused_once_its_cancellation_was_asked_for(dbname: str
         now = await store.transition(rid, Status.generating_video, Status.completed, lease=LEASE)
         return str(now.status)
 
-    assert run(dbname, go) == "completed"
+    assert run(seeded_db, go) == "completed"
 
 
-def test_the_strict_guard_lets_a_leader_nobody_cancelled_end(dbname: str) -> None:
+def test_the_strict_guard_lets_a_leader_nobody_cancelled_end(seeded_db: str) -> None:
     async def go(store: RequestStore) -> str:
         rid = await rendering(store)
         now = await store.transition(
@@ -116,4 +106,4 @@ def test_the_strict_guard_lets_a_leader_nobody_cancelled_end(dbname: str) -> Non
         )
         return str(now.status)
 
-    assert run(dbname, go) == "completed"
+    assert run(seeded_db, go) == "completed"
