@@ -10,9 +10,10 @@
    chains doing, at each hop, the storage reads and writes of the stage at that place.
 2. Cache-hit latency: submit -> completed for requests whose content exists, one at a
    time; p50/p95/p99.
-3. Embedded providers (espeak-ng + PyAV) on one worker per kind, as docker-compose.yml
+3. Embedded providers (Piper + PyAV) on one worker per kind, as docker-compose.yml
    deploys them: cache-miss time to fast_path_ready and to completed for a few distinct
-   lessons, then the resident memory of each kind's pool children.
+   lessons, then the memory of each kind's pool children: resident, pages of files,
+   its own pages, and its proportional share (shared pages divided among their holders).
 
 It creates its own database and uses an empty Redis db; both are removed at the end.
 """
@@ -347,10 +348,10 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
                 await asyncio.sleep(0.005)
             fast.append(t_fast or now)
             full.append(now)
-        from workers.localworker import rss_mib
+        from workers.localworker import Memory, memory_mib
 
-        figures["rss_mib"] = {
-            kind: max((rss_mib(pid) for pid in w.children()), default=(0.0, 0.0))
+        figures["memory_mib"] = {
+            kind: max((memory_mib(pid) for pid in w.children()), default=Memory())
             for kind, w in kinds.items()
         }
         figures["first_lesson_s"] = (fast[0], full[0])
@@ -428,11 +429,14 @@ def main() -> None:
     e = f["event_ms"]
     print(f"progress events, commit -> subscriber, {f['events']} events of {args.events} requests")
     print(f"  p50 {e[50]:.1f} ms   p99 {e[99]:.1f} ms")
-    print("resident memory of a pool child, by worker kind (after the lessons below)")
+    print("memory of a pool child in MiB, by worker kind (after the lessons below)")
     targets = {"fast (watchdog, nlu)": 350.0, "generation (audio, script)": 150.0, "video": 150.0}
-    for kind, (mib, files) in f["rss_mib"].items():
-        target = f"   (target <= {targets[kind]:.0f} MiB)" if kind in targets else ""
-        print(f"  {kind:28s}: {mib:6.0f} MiB, {files:4.0f} of it pages of files{target}")
+    print(f"  {'':28s}  resident (target)   of files   own   proportional share")
+    for kind, m in f["memory_mib"].items():
+        target = f"(<= {targets[kind]:.0f})" if kind in targets else ""
+        print(
+            f"  {kind:28s}: {m.rss:4.0f} {target:14s} {m.files:6.0f} {m.private:9.0f} {m.pss:8.0f}"
+        )
     print(f"embedded providers (Piper + PyAV), {args.lessons} cache misses")
     first_fast, first_full = f["first_lesson_s"]
     print(f"  first after worker start: {first_fast:.2f} s / {first_full:.2f} s (warm-up)")

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from workers.routing import QUEUES
 
@@ -134,13 +135,30 @@ def running(worker: LocalWorker) -> Iterator[LocalWorker]:
         worker.stop()
 
 
-def rss_mib(pid: int) -> tuple[float, float]:
-    """Resident memory of one process, from /proc: all of it (VmRSS), and the part that
-    is pages of files (RssFile: libraries, a model mapped from its file), which every
-    process mapping the same file shares and the kernel may drop and read again."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "RssFile"):
-            fields[name] = int(value.split()[0]) / 1024
-    return fields.get("VmRSS", 0.0), fields.get("RssFile", 0.0)
+class Memory(NamedTuple):
+    """A process's memory in MiB, from /proc: resident (VmRSS); the part of it that is
+    pages of files (RssFile: libraries, a model mapped from its file), which every process
+    mapping the same file shares and the kernel may drop and read again; its own pages
+    (Private_Clean + Private_Dirty); and its proportional share (Pss: each shared page
+    divided among the processes that hold it, what the machine pays for this one)."""
+
+    rss: float = 0.0
+    files: float = 0.0
+    private: float = 0.0
+    pss: float = 0.0
+
+
+def memory_mib(pid: int) -> Memory:
+    kib: dict[str, int] = {}
+    for name in ("status", "smaps_rollup"):
+        for line in Path(f"/proc/{pid}/{name}").read_text().splitlines():
+            field, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                kib[field] = int(value.split()[0])
+    private = kib.get("Private_Clean", 0) + kib.get("Private_Dirty", 0)
+    return Memory(
+        kib.get("VmRSS", 0) / 1024,
+        kib.get("RssFile", 0) / 1024,
+        private / 1024,
+        kib.get("Pss", 0) / 1024,
+    )
