@@ -139,8 +139,9 @@ class Memory(NamedTuple):
     """A process's memory in MiB, from /proc: resident (VmRSS); the part of it that is
     pages of files (RssFile: libraries, a model mapped from its file), which every process
     mapping the same file shares and the kernel may drop and read again; its own pages
-    (Private_Clean + Private_Dirty); and its proportional share (Pss: each shared page
-    divided among the processes that hold it, what the machine pays for this one)."""
+    (Private_Dirty: pages it wrote that no other process shares, which the kernel cannot
+    drop); and its proportional share (Pss: each shared page divided among the processes
+    that hold it, what the machine pays for this one)."""
 
     rss: float = 0.0
     files: float = 0.0
@@ -155,10 +156,9 @@ def memory_mib(pid: int) -> Memory:
             field, _, value = line.partition(":")
             if value.strip().endswith("kB"):
                 kib[field] = int(value.split()[0])
-    private = kib.get("Private_Clean", 0) + kib.get("Private_Dirty", 0)
     return Memory(
         kib.get("VmRSS", 0) / 1024,
         kib.get("RssFile", 0) / 1024,
-        private / 1024,
+        kib.get("Private_Dirty", 0) / 1024,
         kib.get("Pss", 0) / 1024,
     )
