@@ -168,13 +168,13 @@ def record_stage(stage: str, outcome: str, error_kind: str, seconds: float) -> N
 @_never_raises
 def record_job(job: str, outcome: str, details: dict[str, Any] | None = None) -> None:
     m = instruments()
-    # The timestamp before the count: a scrape that sees the run must see its time.
+    # The run is counted last: a scrape that sees it sees its time and its redispatches.
     if outcome in ("ok", "locked"):
         m.job_last_success.labels(job).set(time.time())
-    m.job_runs.labels(job, outcome).inc()
     for reason in ("dead_lease", "lost"):
         if details and details.get(reason):
             m.watchdog_redispatches.labels(reason).inc(details[reason])
+    m.job_runs.labels(job, outcome).inc()
 
 
 @_never_raises
