@@ -30,7 +30,7 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]  # kombu is untyped
         return client
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]
+class Transport(kombu_redis.Transport):  # type: ignore[misc]  # kombu is untyped
     Channel = Channel
 
 

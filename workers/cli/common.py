@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,6 +14,9 @@ from db.errors import DatabaseUnavailable, SchemaMissing
 from db.migrate import UnknownRevision
 from pipeline.errors import RequestError
 from pipeline.settings import get_settings
+
+if TYPE_CHECKING:
+    from pipeline.api import PipelineAPI
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -49,7 +53,7 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return clear_errors(lambda: asyncio.run(coro_fn()))
 
 
-async def with_api(fn):  # type: ignore[no-untyped-def]
+async def with_api(fn: Callable[[PipelineAPI], Awaitable[T]]) -> T:
     """Run fn(api) with a short-lived engine (one per CLI invocation)."""
     from db import migrate
     from db.session import create_engine, create_sessionmaker
@@ -65,10 +69,10 @@ async def with_api(fn):  # type: ignore[no-untyped-def]
         await engine.dispose()
 
 
-def parse_since(value: str):  # type: ignore[no-untyped-def]
+def parse_since(value: str) -> datetime:
     """An ISO timestamp, or a duration back from now: 90m, 2h, 3d."""
     import re
-    from datetime import UTC, datetime, timedelta
+    from datetime import UTC, timedelta
 
     m = re.fullmatch(r"(\d+)([mhd])", value.strip())
     if m:

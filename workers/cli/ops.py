@@ -5,12 +5,15 @@ from __future__ import annotations
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from pipeline.settings import get_settings
 from workers.cli.common import app, clear_errors, err, out, parse_since, run
+
+if TYPE_CHECKING:
+    from pipeline.jobs.base import JobResult
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 TRUTHY = ("y", "yes", "t", "true", "on", "1")  # what Flower's strtobool reads as true
@@ -101,7 +104,7 @@ def jobs_run(name: str) -> None:
     configure_logging()
     settings = get_settings()
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> JobResult:
         from pathlib import Path
 
         from db import migrate
@@ -147,7 +150,7 @@ def failed_command(
 
     cutoff = clear_errors(lambda: parse_since(since)) if since else None
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> list[dict[str, Any]]:
         engine = create_engine(get_settings().database_url)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as s:
@@ -171,11 +174,11 @@ def usage_command(
 ) -> None:
     """Provider usage and estimated cost per district per day (lessons generated)."""
     from db.session import create_engine, create_sessionmaker, unit_of_work
-    from db.usage import usage_per_district_day
+    from db.usage import DistrictUsage, usage_per_district_day
 
     cutoff = clear_errors(lambda: parse_since(since))
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> list[DistrictUsage]:
         engine = create_engine(get_settings().database_url)
         try:
             async with unit_of_work(create_sessionmaker(engine)) as s:

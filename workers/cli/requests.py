@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from workers.cli.common import app, clear_errors, err, out, parse_since, run, with_api
+
+if TYPE_CHECKING:
+    from pipeline.api import PipelineAPI
 
 
 @app.command("submit")
@@ -20,7 +25,7 @@ def submit_command(
 ) -> None:
     """Create a content request; prints its id as the last line."""
 
-    async def go():  # type: ignore[no-untyped-def]
+    async def go() -> str:
         return await with_api(lambda api: api.submit_request(student, query, interest, style))
 
     request_id = run(go)
@@ -30,7 +35,11 @@ def submit_command(
     out.print(request_id, highlight=False)
 
 
-async def follow(request_id: str, max_seconds: float, on_change=None):  # type: ignore[no-untyped-def]
+async def follow(
+    request_id: str,
+    max_seconds: float,
+    on_change: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Poll the row until it is terminal or waiting for the student."""
     import time
 
@@ -39,7 +48,7 @@ async def follow(request_id: str, max_seconds: float, on_change=None):  # type: 
     deadline = time.monotonic() + max_seconds
     last = None
 
-    async def poll(api):  # type: ignore[no-untyped-def]
+    async def poll(api: PipelineAPI) -> dict[str, Any]:
         nonlocal last
         while True:
             view = await api.get_request(request_id)
