@@ -94,7 +94,7 @@ def scratch(name: str) -> Iterator[tuple[dict[str, str], str]]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def worker(env: dict[str, str], factory: str, queues: tuple[str, ...] = (), concurrency: int = 2):  # type: ignore[no-untyped-def]
+def worker(env: dict[str, str], factory: str, queues: tuple[str, ...] = (), concurrency: int = 2):
     from workers.localworker import LocalWorker, running
     from workers.routing import QUEUES
 

@@ -37,7 +37,7 @@ FULL_LENGTH = {
 }
 
 
-async def scenario(name: str, api, args) -> None:  # type: ignore[no-untyped-def]
+async def scenario(name: str, api, args) -> None:
     from tests import chaos, fakes
 
     fakes.reset()
@@ -111,7 +111,7 @@ async def scenario(name: str, api, args) -> None:  # type: ignore[no-untyped-def
         print(f"          {d}")
 
 
-async def main(args) -> None:  # type: ignore[no-untyped-def]
+async def main(args) -> None:
     from tests import chaos
     from tests.support import TEST_ENV, migrate, run_seed, scratch_database
     from workers.client import pipeline_api

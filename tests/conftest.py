@@ -161,7 +161,7 @@ def google() -> Iterator[object]:
 
 
 @pytest.fixture(scope="session")
-def signing_credentials():  # type: ignore[no-untyped-def]
+def signing_credentials():
     """A throwaway service-account key: anonymous credentials cannot sign URLs."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa

@@ -39,7 +39,7 @@ def _tone_mp3(seconds: float = 1.0, rate: int = 24000) -> bytes:
     out = io.BytesIO()
     with av.open(out, "w", format="mp3") as container:
         stream = container.add_stream("libmp3lame", rate=rate)
-        stream.layout = "mono"  # type: ignore[attr-defined]
+        stream.layout = "mono"  # type: ignore[attr-defined]  # PyAV's stub lacks the setter
         t = np.arange(int(seconds * rate)) / rate
         samples = (0.1 * np.sin(2 * math.pi * 440 * t)).astype(np.float32).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")

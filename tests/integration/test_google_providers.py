@@ -23,11 +23,11 @@ TOPIC = CATALOG.topics["topic_phys_newton_3"]
 INTEREST = CATALOG.interests["int_basketball"]
 
 
-def caller(google):  # type: ignore[no-untyped-def]
+def caller(google):
     return open_gemini("test-key", "gemini-2.5-flash", 5.0, google.url)
 
 
-def resolver(google) -> GeminiTopicResolver:  # type: ignore[no-untyped-def]
+def resolver(google) -> GeminiTopicResolver:
     lexical = LexicalTopicResolver(0.45)
     rank = lambda q, c: lexical.scores(q, c)  # noqa: E731
     return GeminiTopicResolver(caller(google), lexical, rank, 0.45)

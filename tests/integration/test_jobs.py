@@ -539,7 +539,7 @@ async def test_a_year_of_audit_logs_goes_as_one_partition_after_seven_years(ctx)
 # -- BigQuery ----------------------------------------------------------------------------
 
 
-def with_bigquery(ctx, standin):  # type: ignore[no-untyped-def]
+def with_bigquery(ctx, standin):
     import dataclasses
 
     from pipeline.providers.warehouse_bigquery import open_bigquery

@@ -179,7 +179,7 @@ def test_catalog_reload_reuses_topic_embeddings(
     embedded: list[str] = []
     real = resolver.embedder.embed
 
-    def counting(texts):  # type: ignore[no-untyped-def]
+    def counting(texts):
         embedded.extend(texts)
         return real(texts)
 

@@ -76,7 +76,7 @@ class ApiThread:
         return pipeline_api(create_sessionmaker(self.engine))
 
     def call(self, fn: Callable[[], Awaitable[T]]) -> T:
-        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout=60)  # type: ignore[arg-type]
+        return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout=60)  # type: ignore[arg-type]  # fn returns a coroutine, typed loosely
 
     def close(self) -> None:
         self.call(self.engine.dispose)
@@ -84,7 +84,7 @@ class ApiThread:
 
 
 @pytest.fixture(scope="module")
-def api_thread(worker) -> Iterator[ApiThread]:  # type: ignore[no-untyped-def]
+def api_thread(worker) -> Iterator[ApiThread]:
     t = ApiThread()
     yield t
     t.close()
@@ -99,7 +99,7 @@ def statuses(request_ids: list[str]) -> dict[str, str]:
         )
 
 
-def test_hostile_input_is_refused_or_settles(api_thread: ApiThread, worker) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_input_is_refused_or_settles(api_thread: ApiThread, worker) -> None:
     api = api_thread.api
     children = set(worker.children())
     accepted: list[str] = []

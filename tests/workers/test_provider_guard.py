@@ -27,7 +27,7 @@ def breaker_open(url: str) -> bool:
     return 'vividly_provider_breaker_open{provider="gemini"} 1.0' in scrape(url)
 
 
-def gemini_nlu(google, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def gemini_nlu(google, **extra: str) -> dict[str, str]:
     return {
         "NLU_PROVIDER": "gemini",
         "GEMINI_BASE_URL": google.url,
@@ -36,7 +36,7 @@ def gemini_nlu(google, **extra: str) -> dict[str, str]:  # type: ignore[no-untyp
     }
 
 
-async def submit_many(api, n: int) -> list[str]:  # type: ignore[no-untyped-def]
+async def submit_many(api, n: int) -> list[str]:
     # The same few questions: every request needs its NLU call (what is measured), and
     # the catalog's fresh topics are left to the tests that need cache misses.
     questions = ["explain momentum", "how does friction work", "what is torque"]
