@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Celery
 from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
-from kombu import Queue
+from kombu.entity import Queue
 
 from pipeline.settings import get_settings
 from workers.broker import serve_redis_urls

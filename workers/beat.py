@@ -29,8 +29,9 @@ BROKER_ERRORS = (
 RECONNECT_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 5.0)
 
 
-class ResilientRedBeatScheduler(RedBeatScheduler):  # type: ignore[misc]  # untyped base
+class ResilientRedBeatScheduler(RedBeatScheduler):
     _failures = 0
+    lock: Any  # RedBeat's redis Lock, None until taken
 
     def tick(self, *args: Any, **kwargs: Any) -> float:
         try:

@@ -18,7 +18,7 @@ from kombu import transport
 from kombu.transport import redis as kombu_redis
 
 
-class Channel(kombu_redis.Channel):  # type: ignore[misc]  # kombu is untyped
+class Channel(kombu_redis.Channel):
     _client_for_pool: Any = None
 
     def _create_client(self, asynchronous: bool = False) -> Any:
@@ -30,7 +30,7 @@ class Channel(kombu_redis.Channel):  # type: ignore[misc]  # kombu is untyped
         return client
 
 
-class Transport(kombu_redis.Transport):  # type: ignore[misc]  # kombu is untyped
+class Transport(kombu_redis.Transport):
     Channel = Channel
 
 

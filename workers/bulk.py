@@ -35,7 +35,8 @@ def _retry_delay(task: Task) -> float:
 
 
 def _attempts_left(task: Task) -> bool:
-    return task.request.retries + 1 < get_runtime().context.settings.task_max_attempts
+    retries: int = task.request.retries
+    return retries + 1 < get_runtime().context.settings.task_max_attempts
 
 
 @vividly_task(

@@ -22,7 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Any, ParamSpec
+from typing import Any, ParamSpec, cast
 
 import redis
 import structlog
@@ -42,7 +42,7 @@ from prometheus_client.exposition import start_http_server
 from db.requests import COUNTS_BY_STATUS
 from pipeline.settings import get_settings
 from pipeline.states import Status
-from workers.health import Probe, with_health
+from workers.health import Probe, WsgiApp, with_health
 from workers.routing import QUEUES
 
 log = structlog.get_logger("vividly.metrics")
@@ -326,7 +326,11 @@ class PipelineCollector:
             "1 while a provider's circuit breaker is open (its calls are deferred), else 0.",
             labels=["provider"],
         )
-        raw = self.broker.mget([f"{BREAKER_KEY_PREFIX}{p}" for p in GUARDED_PROVIDERS])
+        # A synchronous client: mget returns the values (redis-py types it for both kinds).
+        raw = cast(
+            list[bytes | None],
+            self.broker.mget([f"{BREAKER_KEY_PREFIX}{p}" for p in GUARDED_PROVIDERS]),
+        )
         for provider, data in zip(GUARDED_PROVIDERS, raw, strict=True):
             state = json.loads(data) if data else {}
             is_open = state.get("state") == "opened" and (
@@ -393,7 +397,8 @@ def _serve(sender: Any = None, **_: object) -> None:
         )
         return
     # /healthz and /readyz beside /metrics (workers/health.py), on the same port.
-    server.set_app(with_health(server.get_app(), Probe(settings)))
+    # wsgiref types its app as optional; start_http_server always made it with one.
+    server.set_app(with_health(cast(WsgiApp, server.get_app()), Probe(settings)))
     _state["server"] = server
     log.info("metrics endpoint started", port=settings.metrics_port, address=settings.metrics_addr)
 

@@ -43,7 +43,7 @@ def retry_policy(settings: Settings) -> RetryPolicy:
     )
 
 
-class IdsOnlyTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
+class IdsOnlyTask(Task):
     """Refuses, at send time, arguments that are not plain ids."""
 
     def apply_async(self, args: Any = None, kwargs: Any = None, **options: Any) -> Any:
@@ -72,7 +72,7 @@ def vividly_task(
             "max_retries": None,
             **options,
         }
-        return app.task(  # type: ignore[no-any-return]  # Celery is untyped
+        return app.task(
             name=name, soft_time_limit=soft_time_limit, time_limit=time_limit, **settings
         )(fn)
 

@@ -18,6 +18,7 @@ import structlog
 from celery.signals import before_task_publish
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
 
 log = structlog.get_logger("vividly.tracing")
 
@@ -57,7 +58,7 @@ def context_from(request: Any) -> Context:
     return propagate.extract(request, getter=_RequestGetter())
 
 
-class _RequestGetter:
+class _RequestGetter(Getter[Any]):
     def get(self, carrier: Any, key: str) -> list[str] | None:
         value = getattr(carrier, key, None)
         return [value] if isinstance(value, str) else None
