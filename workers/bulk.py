@@ -35,8 +35,7 @@ def _retry_delay(task: Task) -> float:
 
 
 def _attempts_left(task: Task) -> bool:
-    retries: int = task.request.retries
-    return retries + 1 < get_runtime().context.settings.task_max_attempts
+    return int(task.request.retries) + 1 < get_runtime().context.settings.task_max_attempts
 
 
 @vividly_task(

@@ -40,9 +40,8 @@ def test_pages_of_a_mapped_file_count_as_files_not_own(tmp_path: Path) -> None:
         os.fsync(f.fileno())  # its pages in the page cache are clean, as a model's on disk
     with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mapped:
         before = memory_mib(os.getpid())
-        touched = sum(mapped[i] for i in range(0, len(mapped), mmap.PAGESIZE))
+        _ = sum(mapped[i] for i in range(0, len(mapped), mmap.PAGESIZE))  # read every page
         after = memory_mib(os.getpid())
-    assert touched >= 0
     assert after.files - before.files >= 28
     assert after.private - before.private < 5  # clean pages of a file: the kernel may drop them
     # Only this process maps it: its share is all of it.
