@@ -8,6 +8,8 @@
    of 6 no-op tasks; N 6-task chains whose every task does one compare-and-set UPDATE on
    a row (bench/cas_hop.py: the least a durable state machine must do); and the same
    chains doing, at each hop, the storage reads and writes of the stage at that place.
+   Beside each rate, the machine's CPU per request, and how it splits between the
+   worker's pool children and main process, PostgreSQL, Redis and this client.
 2. Cache-hit latency: submit -> completed for requests whose content exists, one at a
    time; p50/p95/p99.
 3. Embedded providers (Piper + PyAV) on one worker per kind, as docker-compose.yml
@@ -159,22 +161,65 @@ def pct(values: list[float], q: float) -> float:
 
 class machine_cpu(contextlib.AbstractContextManager["machine_cpu"]):  # noqa: N801
     """The machine's CPU time (all processes: workers, PostgreSQL, Redis, this one) spent
-    inside the block, in core-seconds, and the fraction of all cores it kept busy."""
+    inside the block, in core-seconds, the fraction of all cores it kept busy, and the
+    core-seconds of each kind of process (`by_process`), the worker's told apart by pid."""
+
+    def __init__(self, worker_pid: int) -> None:
+        self._worker = worker_pid
 
     def __enter__(self) -> machine_cpu:
         self._start, self._t0 = _cpu_ticks(), time.monotonic()
+        self._processes = _ticks_by_process(self._worker)
         return self
 
     def __exit__(self, *_: object) -> None:
+        hz = os.sysconf("SC_CLK_TCK")
         ticks = _cpu_ticks() - self._start
-        self.seconds = ticks / os.sysconf("SC_CLK_TCK")
+        self.seconds = ticks / hz
         self.busy = self.seconds / ((time.monotonic() - self._t0) * (os.cpu_count() or 1))
+        after = _ticks_by_process(self._worker)
+        self.by_process = {
+            kind: (after[kind] - self._processes[kind]) / hz for kind in PROCESS_KINDS
+        }
 
 
 def _cpu_ticks() -> int:
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
     idle, iowait = fields[3], fields[4]
     return sum(fields[:8]) - idle - iowait
+
+
+PROCESS_KINDS = ("pool children", "worker main", "postgres", "redis", "this client", "other")
+
+
+def _ticks_by_process(worker_pid: int) -> dict[str, int]:
+    """User + system ticks of the live processes, by kind. A process that exits inside a
+    measurement takes its ticks along: the kinds are the long-lived ones."""
+    ticks = dict.fromkeys(PROCESS_KINDS, 0)
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid, ppid, used = int(d.name), int(fields[1]), int(fields[11]) + int(fields[12])
+        if pid == worker_pid:
+            kind = "worker main"
+        elif ppid == worker_pid:
+            kind = "pool children"
+        elif comm.startswith("postgres"):
+            kind = "postgres"
+        elif comm.startswith("redis-server"):
+            kind = "redis"
+        elif pid == os.getpid():
+            kind = "this client"
+        else:
+            kind = "other"
+        ticks[kind] += used
+    return ticks
 
 
 async def bare_chains(app: Any, r: redis.Redis, n: int) -> float:
@@ -243,7 +288,7 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
     pairs = await resolvable(pairs, create_sessionmaker(engine))
     figures: dict[str, Any] = {"pairs": len(pairs)}
     r = redis.Redis.from_url(env["REDIS_URL"])
-    with worker(env, "pipeline.providers.instant:build_instant"):
+    with worker(env, "pipeline.providers.instant:build_instant") as w:
         # warm-up: one request and one chain so both paths have connections and imports
         await wait_all(
             conn, [await api.submit_request(STUDENT, "explain momentum")], "completed", 60
@@ -252,31 +297,45 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
         from bench.cas_hop import CREATE
 
         await conn.execute(CREATE)
+        assert w.proc is not None
+        main_pid = w.proc.pid
         # The machine's speed drifts within a run (a shared VM): each round measures the
         # three back to back, and the figures are the medians of the rounds' rates.
         rates: dict[str, list[float]] = {"bare": [], "cas": [], "storage": [], "pipeline": []}
         cpu_ms: dict[str, list[float]] = {k: [] for k in rates}
+        by_process: dict[str, list[dict[str, float]]] = {k: [] for k in rates}
         busy: dict[str, list[float]] = {"pipeline": []}
         for round_ in range(args.rounds):
-            with machine_cpu() as cpu:
+            with machine_cpu(main_pid) as cpu:
                 rates["bare"].append(args.requests / await bare_chains(app, r, args.requests))
             cpu_ms["bare"].append(cpu.seconds * 1000 / args.requests)
-            with machine_cpu() as cpu:
+            by_process["bare"].append(cpu.by_process)
+            with machine_cpu(main_pid) as cpu:
                 rates["cas"].append(args.requests / await cas_chains(app, r, conn, args.requests))
             cpu_ms["cas"].append(cpu.seconds * 1000 / args.requests)
-            with machine_cpu() as cpu:
+            by_process["cas"].append(cpu.by_process)
+            with machine_cpu(main_pid) as cpu:
                 seconds = await cas_chains(app, r, conn, args.requests, "bench.cas_hop_storage")
                 rates["storage"].append(args.requests / seconds)
             cpu_ms["storage"].append(cpu.seconds * 1000 / args.requests)
+            by_process["storage"].append(cpu.by_process)
             batch = pairs[1 + round_ * args.requests : 1 + (round_ + 1) * args.requests]
-            with machine_cpu() as cpu:
+            with machine_cpu(main_pid) as cpu:
                 rates["pipeline"].append(args.requests / await pipeline_run(api, conn, batch))
             cpu_ms["pipeline"].append(cpu.seconds * 1000 / args.requests)
+            by_process["pipeline"].append(cpu.by_process)
             busy["pipeline"].append(cpu.busy)
         median = {k: statistics.median(v) for k, v in rates.items()}
         figures["rounds"] = rates
         figures["cpu_ms"] = {k: statistics.median(v) for k, v in cpu_ms.items()}
         figures["busy"] = statistics.median(busy["pipeline"])
+        figures["cpu_by_process_ms"] = {
+            k: {
+                kind: statistics.median(r_[kind] for r_ in rounds_) * 1000 / args.requests
+                for kind in PROCESS_KINDS
+            }
+            for k, rounds_ in by_process.items()
+        }
         figures["bare_chain_per_s"] = median["bare"]
         figures["pipeline_per_s"] = median["pipeline"]
         figures["cas_chain_per_s"] = median["cas"]
@@ -420,6 +479,15 @@ def main() -> None:
         f" CAS + storage {c['storage']:.1f} ms, state machine {c['pipeline']:.1f} ms"
         f" (all cores {100 * f['busy']:.0f}% busy)"
     )
+    print(
+        f"  {'CPU per request, ms, by process':34s}" + "".join(f"{k:>15s}" for k in PROCESS_KINDS)
+    )
+    names = {"bare": "bare chain", "cas": "CAS chain", "storage": "CAS + storage"}
+    for k, kinds in f["cpu_by_process_ms"].items():
+        print(
+            f"    {names.get(k, 'state machine'):32s}"
+            + "".join(f"{kinds[x]:15.1f}" for x in PROCESS_KINDS)
+        )
     h = f["hit_ms"]
     print(f"cache hit, submit -> completed, {args.hits} sequential requests")
     print(
