@@ -302,39 +302,35 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
         # The machine's speed drifts within a run (a shared VM): each round measures the
         # three back to back, and the figures are the medians of the rounds' rates.
         rates: dict[str, list[float]] = {"bare": [], "cas": [], "storage": [], "pipeline": []}
-        cpu_ms: dict[str, list[float]] = {k: [] for k in rates}
-        by_process: dict[str, list[dict[str, float]]] = {k: [] for k in rates}
-        busy: dict[str, list[float]] = {"pipeline": []}
+        cpus: dict[str, list[machine_cpu]] = {k: [] for k in rates}
         for round_ in range(args.rounds):
             with machine_cpu(main_pid) as cpu:
                 rates["bare"].append(args.requests / await bare_chains(app, r, args.requests))
-            cpu_ms["bare"].append(cpu.seconds * 1000 / args.requests)
-            by_process["bare"].append(cpu.by_process)
+            cpus["bare"].append(cpu)
             with machine_cpu(main_pid) as cpu:
                 rates["cas"].append(args.requests / await cas_chains(app, r, conn, args.requests))
-            cpu_ms["cas"].append(cpu.seconds * 1000 / args.requests)
-            by_process["cas"].append(cpu.by_process)
+            cpus["cas"].append(cpu)
             with machine_cpu(main_pid) as cpu:
                 seconds = await cas_chains(app, r, conn, args.requests, "bench.cas_hop_storage")
                 rates["storage"].append(args.requests / seconds)
-            cpu_ms["storage"].append(cpu.seconds * 1000 / args.requests)
-            by_process["storage"].append(cpu.by_process)
+            cpus["storage"].append(cpu)
             batch = pairs[1 + round_ * args.requests : 1 + (round_ + 1) * args.requests]
             with machine_cpu(main_pid) as cpu:
                 rates["pipeline"].append(args.requests / await pipeline_run(api, conn, batch))
-            cpu_ms["pipeline"].append(cpu.seconds * 1000 / args.requests)
-            by_process["pipeline"].append(cpu.by_process)
-            busy["pipeline"].append(cpu.busy)
+            cpus["pipeline"].append(cpu)
         median = {k: statistics.median(v) for k, v in rates.items()}
+        per_request_ms = 1000 / args.requests
         figures["rounds"] = rates
-        figures["cpu_ms"] = {k: statistics.median(v) for k, v in cpu_ms.items()}
-        figures["busy"] = statistics.median(busy["pipeline"])
+        figures["cpu_ms"] = {
+            k: statistics.median(c.seconds for c in cs) * per_request_ms for k, cs in cpus.items()
+        }
+        figures["busy"] = statistics.median(c.busy for c in cpus["pipeline"])
         figures["cpu_by_process_ms"] = {
             k: {
-                kind: statistics.median(r_[kind] for r_ in rounds_) * 1000 / args.requests
+                kind: statistics.median(c.by_process[kind] for c in cs) * per_request_ms
                 for kind in PROCESS_KINDS
             }
-            for k, rounds_ in by_process.items()
+            for k, cs in cpus.items()
         }
         figures["bare_chain_per_s"] = median["bare"]
         figures["pipeline_per_s"] = median["pipeline"]
