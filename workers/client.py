@@ -21,15 +21,23 @@ from workers.app import app, task_name
 log = structlog.get_logger("vividly.dispatch")
 
 
-def enqueue(dispatch: Dispatch, connection: Connection | None = None) -> None:
-    """Send a stage's task; called only after the transaction that decided it committed.
+def enqueue(
+    dispatch: Dispatch, connection: Connection | None = None, countdown: float | None = None
+) -> None:
+    """Send a stage's task (due in `countdown` seconds: a retry); called only after the
+    transaction that decided it committed.
 
     The row is the record and the broker only says "work is waiting": if the broker
     cannot take the message now (Redis restarting), the request keeps its status and the
     watchdog dispatches it again once the message is found missing. So a failed send is
     logged, never raised into a caller whose transaction has already committed."""
     try:
-        app.send_task(task_name(dispatch.stage), args=[dispatch.request_id], connection=connection)
+        app.send_task(
+            task_name(dispatch.stage),
+            args=[dispatch.request_id],
+            connection=connection,
+            countdown=countdown,
+        )
     except Exception as e:
         log.warning(
             "dispatch deferred to the watchdog",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from dataclasses import dataclass, field
@@ -19,14 +20,18 @@ from pipeline.errors import LeaseLost, StageError, TransientStageError
 from pipeline.retry import RetryPolicy, Verdict
 from pipeline.runner import StageSpec
 from pipeline.stages import SPECS
+from pipeline.stages.limits import TIME_LIMITS
 from pipeline.states import Stage
 from workers import metrics, tracing
 from workers.app import app, task_name
-from workers.client import send
+from workers.client import enqueue, send
 from workers.policy import retry_policy, vividly_task
+from workers.routing import QUEUE_FOR_STAGE
 from workers.runtime import Runtime, get_runtime
 
 log = structlog.get_logger("vividly.tasks")
+
+_ORDER = list(Stage)  # the order a request goes through the stages
 
 
 @dataclass(frozen=True)
@@ -43,10 +48,9 @@ class Settled:
 
 def execute(task: Task, stage: Stage, request_id: str) -> None:
     """One delivery of a stage's task: run it; on failure, ask the retry policy what the
-    error means and settle it on the row (retry, fail, or wait for the database)."""
+    error means and settle it on the row (retry, fail, or wait for the database). A next
+    stage of the request that goes to this same queue runs here too (`_runs_here`)."""
     rt = get_runtime()
-    policy = retry_policy(rt.context.settings)
-    spec = SPECS[stage]
     lease = Lease(task.request.id or f"local:{request_id}", task.request.retries)
     with tracing.tracer.start_as_current_span(
         f"stage {stage}",
@@ -54,21 +58,81 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
         kind=SpanKind.CONSUMER,
         attributes={"vividly.request_id": request_id, "vividly.stage": str(stage)},
     ) as span:
-        settled = _execute(task, rt, spec, policy, stage, request_id, lease)
-        span.set_attribute("vividly.outcome", settled.outcome)
-        if settled.outcome == "failed":
-            span.set_status(Status(StatusCode.ERROR, settled.kind))
+        settled = _traced(task, rt, stage, request_id, lease, span)
         if settled.retry_in is not None:
-            log.info(
-                settled.why,
-                request_id=request_id,
-                stage=str(stage),
-                countdown_s=round(settled.retry_in, 2),
-                error_type=settled.error_type,
-            )
             raise task.retry(countdown=settled.retry_in)
-        # Sent inside the span: the next stage's message carries this span's context.
-        send(settled.dispatches)
+        _send_or_continue(task, rt, stage, request_id, lease, settled.dispatches)
+
+
+def _continue(task: Task, rt: Runtime, stage: Stage, request_id: str, lease: Lease) -> None:
+    """A stage run in the delivery of the one before it, under the same message's lease
+    and its own soft time limit; its retry is a message of its own stage's task."""
+    with tracing.tracer.start_as_current_span(
+        f"stage {stage}",
+        attributes={"vividly.request_id": request_id, "vividly.stage": str(stage)},
+    ) as span:
+        span.set_attribute("vividly.continued", True)
+        settled = _traced(task, rt, stage, request_id, lease, span, TIME_LIMITS[stage][0])
+        if settled.retry_in is not None:
+            enqueue(Dispatch(stage, request_id), countdown=settled.retry_in)
+            return
+        _send_or_continue(task, rt, stage, request_id, lease, settled.dispatches)
+
+
+def _send_or_continue(
+    task: Task,
+    rt: Runtime,
+    stage: Stage,
+    request_id: str,
+    lease: Lease,
+    dispatches: list[Dispatch],
+) -> None:
+    # Sent inside the span: the next stage's message carries this span's context.
+    here = _runs_here(stage, request_id, dispatches)
+    send(d for d in dispatches if d is not here)
+    if here is not None:
+        _continue(task, rt, here.stage, request_id, lease)
+
+
+def _runs_here(stage: Stage, request_id: str, dispatches: list[Dispatch]) -> Dispatch | None:
+    """The next stage of this request, when its task would go to this task's own queue
+    (NLU -> cache_check): a worker of this queue would take it anyway, so it runs now, in
+    this process, instead of making a trip through the broker and waiting behind the
+    queue's backlog. The row is committed first, as for a send: should this process die,
+    the watchdog finds the stage's message missing and sends it."""
+    ahead = [
+        d
+        for d in dispatches
+        if d.request_id == request_id
+        and _ORDER.index(d.stage) > _ORDER.index(stage)
+        and QUEUE_FOR_STAGE[d.stage] == QUEUE_FOR_STAGE[stage]
+    ]
+    return ahead[0] if len(ahead) == 1 else None
+
+
+def _traced(
+    task: Task,
+    rt: Runtime,
+    stage: Stage,
+    request_id: str,
+    lease: Lease,
+    span: Any,
+    limit: float | None = None,
+) -> Settled:
+    policy = retry_policy(rt.context.settings)
+    settled = _execute(task, rt, SPECS[stage], policy, stage, request_id, lease, limit)
+    span.set_attribute("vividly.outcome", settled.outcome)
+    if settled.outcome == "failed":
+        span.set_status(Status(StatusCode.ERROR, settled.kind))
+    if settled.retry_in is not None:
+        log.info(
+            settled.why,
+            request_id=request_id,
+            stage=str(stage),
+            countdown_s=round(settled.retry_in, 2),
+            error_type=settled.error_type,
+        )
+    return settled
 
 
 def _execute(
@@ -79,11 +143,13 @@ def _execute(
     stage: Stage,
     request_id: str,
     lease: Lease,
+    limit: float | None = None,
 ) -> Settled:
     started = time.perf_counter()
     settled = Settled("failed")
     try:
-        run = rt.run(runner.run_stage(spec, rt.context, request_id, lease))
+        work = runner.run_stage(spec, rt.context, request_id, lease)
+        run = rt.run(work if limit is None else asyncio.wait_for(work, limit))
         settled = Settled(run.outcome, run.error_kind, list(run))
         if "cache" in run.notes:
             metrics.record_cache(run.notes["cache"])
@@ -158,8 +224,6 @@ def _settle(
 
 
 def _stage_task(stage: Stage) -> Task:
-    from pipeline.stages.limits import TIME_LIMITS
-
     soft, hard = TIME_LIMITS[stage]
 
     @vividly_task(task_name(stage), soft_time_limit=soft, time_limit=hard)

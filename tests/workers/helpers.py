@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import json
+import re
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+import redis
 
 from tests.support import TEST_ENV, connect
 
@@ -163,3 +168,56 @@ def queued_job(file_path: str) -> str:
 def finished(job_id: str) -> dict[str, Any] | None:
     j = job(job_id)
     return j if j["status"] in ("completed", "failed") else None
+
+
+class BrokerTap:
+    """Every command the Redis server receives on the test db, via MONITOR."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+        self.db = int(TEST_ENV.redis_url.rsplit("/", 1)[1])
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> BrokerTap:
+        self._thread.start()
+        assert self._ready.wait(10)
+        return self
+
+    def _run(self) -> None:
+        conn = redis.Redis.from_url(TEST_ENV.redis_url)
+        with conn.monitor() as m:
+            self._ready.set()
+            while not self._stop.is_set():
+                cmd = m.next_command()
+                if int(cmd.get("db", -1)) == self.db:  # MONITOR sees every db
+                    self.commands.append(cmd["command"])
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        redis.Redis.from_url(TEST_ENV.redis_url).ping()  # wakes the blocked read
+        self._thread.join(10)
+
+
+ID = re.compile(r"(req|upload_job|feedback)_[0-9a-f]{16}|[a-z_]+_[0-9a-f]{12,}")
+BODY = re.compile(r'body\\?": \\?"([A-Za-z0-9+/=]+)')
+
+
+def message_bodies(commands: list[str]) -> list[object]:
+    """The decoded JSON bodies of the task messages pushed while tapping."""
+    return [json.loads(base64.b64decode(b)) for cmd in commands for b in BODY.findall(cmd)]
+
+
+TASK = re.compile(r'task\\?": \\?"([a-z_.]+)')
+
+
+def task_names(commands: list[str], request_id: str) -> list[str]:
+    """The names of the tasks sent for this request while tapping, in order (a message's
+    headers show its arguments, ids only, as `argsrepr`)."""
+    return [
+        name
+        for cmd in commands
+        if cmd.split(" ", 1)[0].strip('"').upper() == "LPUSH" and request_id in cmd
+        for name in TASK.findall(cmd)
+    ]

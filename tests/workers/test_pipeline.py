@@ -9,7 +9,16 @@ import pytest
 from pipeline.errors import RequestError
 from tests import fakes
 from tests.support import wait_for
-from tests.workers.helpers import content, fresh_topic, history, row, scalar, settle
+from tests.workers.helpers import (
+    BrokerTap,
+    content,
+    fresh_topic,
+    history,
+    row,
+    scalar,
+    settle,
+    task_names,
+)
 
 pytestmark = pytest.mark.usefixtures("fakes")
 
@@ -51,6 +60,20 @@ async def test_second_identical_request_is_a_full_cache_hit(api) -> None:
     assert second["cache_hit"] is True
     assert second["generated_content_id"] == first["generated_content_id"]
     assert fakes.calls("script") == 1
+
+
+async def test_cache_check_runs_in_the_nlu_delivery_without_a_message_of_its_own(api) -> None:
+    # Both stages are on the nlu queue: the worker that ran NLU would take the cache check
+    # anyway, so it runs it at once instead of queueing it behind the NLU backlog.
+    _, query = fresh_topic()
+    with BrokerTap() as tap:
+        miss = await settle(await api.submit_request(STUDENT, query))
+        hit = await settle(await api.submit_request(STUDENT, query))
+    assert history(miss) == FULL_MISS
+    assert history(hit) == ["nlu_processing", "cache_check", "completed"] and hit["cache_hit"]
+    stages = ["pipeline.nlu", "pipeline.script", "pipeline.audio", "pipeline.video"]
+    assert task_names(tap.commands, miss["id"]) == stages
+    assert task_names(tap.commands, hit["id"]) == ["pipeline.nlu"]
 
 
 async def test_interest_named_in_query_wins_over_ranking(api) -> None:

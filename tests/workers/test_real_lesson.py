@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import re
-import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
 import av
 import pytest
-import redis
 
 from pipeline.captions import parse_webvtt
 from pipeline.lesson import Lesson
@@ -21,52 +18,12 @@ from pipeline.providers.spoken import probe_audio_seconds
 from tests import fakes
 from tests.browser import inspect_lesson_page, static_server
 from tests.integration.test_media import MIN_SPEECH_RMS, longest_still_seconds, rms_of_audio
-from tests.support import TEST_ENV
-from tests.workers.helpers import content, fresh_topic, row, settle
+from tests.workers.helpers import ID, BrokerTap, content, fresh_topic, message_bodies, row, settle
 
 pytestmark = pytest.mark.usefixtures("fakes")
 
 STUDENT = "user_demo_student_2"
 MARKER = "zorblaxian"  # a word no topic matches, to find the query anywhere it leaks
-
-
-class BrokerTap:
-    """Every command the Redis server receives on the test db, via MONITOR."""
-
-    def __init__(self) -> None:
-        self.commands: list[str] = []
-        self.db = int(TEST_ENV.redis_url.rsplit("/", 1)[1])
-        self._stop = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> BrokerTap:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def _run(self) -> None:
-        conn = redis.Redis.from_url(TEST_ENV.redis_url)
-        with conn.monitor() as m:
-            self._ready.set()
-            while not self._stop.is_set():
-                cmd = m.next_command()
-                if int(cmd.get("db", -1)) == self.db:  # MONITOR sees every db
-                    self.commands.append(cmd["command"])
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        redis.Redis.from_url(TEST_ENV.redis_url).ping()  # wakes the blocked read
-        self._thread.join(10)
-
-
-ID = re.compile(r"(req|upload_job|feedback)_[0-9a-f]{16}|[a-z_]+_[0-9a-f]{12,}")
-BODY = re.compile(r'body\\?": \\?"([A-Za-z0-9+/=]+)')
-
-
-def message_bodies(commands: list[str]) -> list[object]:
-    """The decoded JSON bodies of the task messages pushed while tapping."""
-    return [json.loads(base64.b64decode(b)) for cmd in commands for b in BODY.findall(cmd)]
 
 
 def local_path(url: str) -> Path:
@@ -100,7 +57,7 @@ async def test_real_lesson_is_watchable_and_nothing_leaks(api, worker, tmp_path)
     bodies = message_bodies(tap.commands)
     # Task messages are [args, kwargs, embed]; the rest are monitoring events.
     tasks = [b for b in bodies if isinstance(b, list) and b and isinstance(b[0], list)]
-    assert sum(b[0] == [rid] for b in tasks) >= 5  # nlu, cache_check, script, audio, video
+    assert sum(b[0] == [rid] for b in tasks) >= 4  # nlu (and cache_check), script, audio, video
     # Every task message (this request's and any other still in flight) is one id.
     assert [b for b in tasks if not (ID.fullmatch(str(b[0][0])) and len(b[0]) == 1)] == []
     assert all(b[1] == {} for b in tasks)

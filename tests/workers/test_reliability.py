@@ -11,9 +11,12 @@ full-length versions (N = 100, default timings) and prints the same counts.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -25,7 +28,7 @@ from pipeline.settings import get_settings
 from pipeline.states import Stage
 from tests import chaos, fakes
 from tests.support import TEST_ENV, WorkerProcess, connect, wait_for
-from tests.workers.helpers import fresh_topic, row, settle
+from tests.workers.helpers import BrokerTap, fresh_topic, row, settle, task_names
 
 pytestmark = [
     pytest.mark.usefixtures("fakes", "no_session_worker"),
@@ -209,6 +212,71 @@ async def test_soft_time_limit_while_the_cache_key_lock_is_held(api) -> None:
     assert r["status"] == "completed"
     assert fakes.calls("script") == 1
     assert r["metadata"]["history"].count("generating_script") == 1
+
+
+@contextmanager
+def _key_locked(key: str) -> Iterator[psycopg.Connection]:
+    """The cache key's advisory lock held by a session of the test until the block ends."""
+    url = chaos.PG_ADMIN_URL.rpartition("/")[0] + f"/{TEST_ENV.database}"
+    with psycopg.connect(url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
+        try:
+            yield holder
+        finally:
+            holder.execute("SELECT pg_advisory_unlock_all()")
+
+
+async def test_a_cache_check_run_in_the_nlu_delivery_keeps_its_own_time_limit(api) -> None:
+    topic_id, title = fresh_topic(lexical=True)
+    key = cache_key(
+        topic_id, "int_music_production", "conversational", content_version(get_settings())
+    )
+    with chaos.Cluster(workers=1, concurrency=2), BrokerTap() as tap:
+        with _key_locked(key):
+            rid = await api.submit_request(
+                chaos.STUDENT, f"can you explain {title}?", interest_id="int_music_production"
+            )
+            # The cache check, run by the NLU task, waits for the lock until its own soft
+            # limit (4 s, not NLU's 25 s) cancels it; its retry is a message of its own.
+            await asyncio.to_thread(wait_for, lambda: _execution(rid)[1] >= 2, 15)
+        r = await settle(rid, within=60)
+    assert r["status"] == "completed"
+    assert r["metadata"]["history"].count("cache_check") == 1
+    assert task_names(tap.commands, rid)[:2] == ["pipeline.nlu", "pipeline.cache_check"]
+
+
+async def test_a_crash_in_a_cache_check_run_by_the_nlu_task_is_found_by_the_watchdog(
+    api,
+) -> None:
+    topic_id, title = fresh_topic(lexical=True)
+    key = cache_key(
+        topic_id, "int_music_production", "conversational", content_version(get_settings())
+    )
+    with chaos.Cluster(workers=1, concurrency=2) as cluster:
+        with _key_locked(key) as holder:
+            rid = await api.submit_request(
+                chaos.STUDENT, f"can you explain {title}?", interest_id="int_music_production"
+            )
+            await asyncio.to_thread(
+                wait_for, lambda: len(_key_lock_holders(holder, key, granted=False)) == 1, 15
+            )
+            for child in cluster.workers[0].children():
+                os.kill(child, signal.SIGKILL)
+            # The NLU message comes back and finds NLU done; nobody sends the cache check
+            # again but the watchdog, once its lease has run out: a claim counting a crash.
+            await asyncio.to_thread(wait_for, lambda: _crashes(rid) == 1, 30)
+            assert row(rid)["status"] == "cache_check"
+        r = await settle(rid, within=60)
+        assert cluster.redispatched("dead_lease") >= 1
+    assert r["status"] == "completed" and r["metadata"]["history"].count("cache_check") == 1
+
+
+def _crashes(rid: str) -> int:
+    with connect(TEST_ENV.database) as c:
+        found = c.execute(
+            "SELECT crashes FROM request_execution WHERE request_id = %s", (rid,)
+        ).fetchone()
+    return found[0] if found else 0
 
 
 def _execution(rid: str) -> tuple[int, int]:
