@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.dispatch import Dispatch
 from pipeline.states import Stage
 
 # Which queue each stage's task goes to (SPEC "Stage limits and retries").
@@ -22,6 +23,23 @@ QUEUES = ("watchdog", "video", "audio", "script", "nlu", "maintenance", "bulk")
 # Redis redelivers an unacked message after this long; it must exceed the longest hard
 # limit (video, 600 s) or a slow render would be handed to a second worker.
 VISIBILITY_TIMEOUT_SECONDS = 3600
+
+
+def runs_here(stage: Stage, request_id: str, dispatches: list[Dispatch]) -> Dispatch | None:
+    """The next stage of this request, when its task would go to this task's own queue
+    (NLU -> cache_check): a worker of this queue would take it anyway, so it runs now, in
+    this process, instead of making a trip through the broker and waiting behind the
+    queue's backlog. The row is committed first, as for a send: should this process die,
+    the watchdog finds the stage's message missing and sends it."""
+    order = list(Stage)  # the order a request goes through the stages
+    ahead = [
+        d
+        for d in dispatches
+        if d.request_id == request_id
+        and order.index(d.stage) > order.index(stage)
+        and QUEUE_FOR_STAGE[d.stage] == QUEUE_FOR_STAGE[stage]
+    ]
+    return ahead[0] if len(ahead) == 1 else None
 
 
 def task_name(stage: Stage) -> str:

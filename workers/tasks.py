@@ -26,12 +26,10 @@ from workers import metrics, tracing
 from workers.app import app, task_name
 from workers.client import enqueue, send
 from workers.policy import retry_policy, vividly_task
-from workers.routing import QUEUE_FOR_STAGE
+from workers.routing import runs_here
 from workers.runtime import Runtime, get_runtime
 
 log = structlog.get_logger("vividly.tasks")
-
-_ORDER = list(Stage)  # the order a request goes through the stages
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ class Settled:
 def execute(task: Task, stage: Stage, request_id: str) -> None:
     """One delivery of a stage's task: run it; on failure, ask the retry policy what the
     error means and settle it on the row (retry, fail, or wait for the database). A next
-    stage of the request that goes to this same queue runs here too (`_runs_here`)."""
+    stage of the request that goes to this same queue runs here too (`runs_here`)."""
     rt = get_runtime()
     lease = Lease(task.request.id or f"local:{request_id}", task.request.retries)
     with tracing.tracer.start_as_current_span(
@@ -88,26 +86,10 @@ def _send_or_continue(
     dispatches: list[Dispatch],
 ) -> None:
     # Sent inside the span: the next stage's message carries this span's context.
-    here = _runs_here(stage, request_id, dispatches)
+    here = runs_here(stage, request_id, dispatches)
     send(d for d in dispatches if d is not here)
     if here is not None:
         _continue(task, rt, here.stage, request_id, lease)
-
-
-def _runs_here(stage: Stage, request_id: str, dispatches: list[Dispatch]) -> Dispatch | None:
-    """The next stage of this request, when its task would go to this task's own queue
-    (NLU -> cache_check): a worker of this queue would take it anyway, so it runs now, in
-    this process, instead of making a trip through the broker and waiting behind the
-    queue's backlog. The row is committed first, as for a send: should this process die,
-    the watchdog finds the stage's message missing and sends it."""
-    ahead = [
-        d
-        for d in dispatches
-        if d.request_id == request_id
-        and _ORDER.index(d.stage) > _ORDER.index(stage)
-        and QUEUE_FOR_STAGE[d.stage] == QUEUE_FOR_STAGE[stage]
-    ]
-    return ahead[0] if len(ahead) == 1 else None
 
 
 def _traced(
