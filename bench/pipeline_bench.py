@@ -445,7 +445,9 @@ def main() -> None:
     parser.add_argument("--lessons", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--events", type=int, default=50, help="requests followed by events")
-    # Half the p50 measured on main before the speed work (38.7 ms, 2026-12-01).
+    # Half the p50 measured on main before the speed work (38.7 ms, 2026-12-01). The VM's
+    # speed drifts: for a fair figure, run main@1172100's bench in the same sitting and
+    # pass half its p50 here.
     parser.add_argument("--hit-target-ms", type=float, default=19.4)
     args = parser.parse_args()
 
@@ -488,7 +490,8 @@ def main() -> None:
     print(f"cache hit, submit -> completed, {args.hits} sequential requests")
     print(
         f"  p50 {h[50]:.1f} ms   p95 {h[95]:.1f} ms   p99 {h[99]:.1f} ms"
-        f"   (target p50 <= {args.hit_target_ms:.1f} ms)"
+        f"   (target p50 <= {args.hit_target_ms:.1f} ms: half of main before issue 8;"
+        " --hit-target-ms)"
     )
     e = f["event_ms"]
     print(f"progress events, commit -> subscriber, {f['events']} events of {args.events} requests")
