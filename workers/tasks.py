@@ -50,71 +50,51 @@ def execute(task: Task, stage: Stage, request_id: str) -> None:
     stage of the request that goes to this same queue runs here too (`runs_here`)."""
     rt = get_runtime()
     lease = Lease(task.request.id or f"local:{request_id}", task.request.retries)
-    with tracing.tracer.start_as_current_span(
-        f"stage {stage}",
-        context=tracing.context_from(task.request),
-        kind=SpanKind.CONSUMER,
-        attributes={"vividly.request_id": request_id, "vividly.stage": str(stage)},
-    ) as span:
-        settled = _traced(task, rt, stage, request_id, lease, span)
-        if settled.retry_in is not None:
-            raise task.retry(countdown=settled.retry_in)
-        _send_or_continue(task, rt, stage, request_id, lease, settled.dispatches)
+    _deliver(task, rt, stage, request_id, lease, tracing.context_from(task.request))
 
 
-def _continue(task: Task, rt: Runtime, stage: Stage, request_id: str, lease: Lease) -> None:
-    """A stage run in the delivery of the one before it, under the same message's lease
-    and its own soft time limit; its retry is a message of its own stage's task."""
-    with tracing.tracer.start_as_current_span(
-        f"stage {stage}",
-        attributes={"vividly.request_id": request_id, "vividly.stage": str(stage)},
-    ) as span:
-        span.set_attribute("vividly.continued", True)
-        settled = _traced(task, rt, stage, request_id, lease, span, TIME_LIMITS[stage][0])
-        if settled.retry_in is not None:
-            enqueue(Dispatch(stage, request_id), countdown=settled.retry_in)
-            return
-        _send_or_continue(task, rt, stage, request_id, lease, settled.dispatches)
-
-
-def _send_or_continue(
+def _deliver(
     task: Task,
     rt: Runtime,
     stage: Stage,
     request_id: str,
     lease: Lease,
-    dispatches: list[Dispatch],
+    message: Any = None,
 ) -> None:
-    # Sent inside the span: the next stage's message carries this span's context.
-    here = runs_here(stage, request_id, dispatches)
-    send(d for d in dispatches if d is not here)
-    if here is not None:
-        _continue(task, rt, here.stage, request_id, lease)
-
-
-def _traced(
-    task: Task,
-    rt: Runtime,
-    stage: Stage,
-    request_id: str,
-    lease: Lease,
-    span: Any,
-    limit: float | None = None,
-) -> Settled:
-    policy = retry_policy(rt.context.settings)
-    settled = _execute(task, rt, SPECS[stage], policy, stage, request_id, lease, limit)
-    span.set_attribute("vividly.outcome", settled.outcome)
-    if settled.outcome == "failed":
-        span.set_status(Status(StatusCode.ERROR, settled.kind))
-    if settled.retry_in is not None:
-        log.info(
-            settled.why,
-            request_id=request_id,
-            stage=str(stage),
-            countdown_s=round(settled.retry_in, 2),
-            error_type=settled.error_type,
-        )
-    return settled
+    """Run a stage in its span, then send what it decided. Without `message` (the trace
+    context of the task's message) the stage continues the delivery of the one before
+    it: same lease, its own soft time limit, and its retry a message of its own task."""
+    continued = message is None
+    with tracing.tracer.start_as_current_span(
+        f"stage {stage}",
+        context=message,
+        kind=SpanKind.INTERNAL if continued else SpanKind.CONSUMER,
+        attributes={"vividly.request_id": request_id, "vividly.stage": str(stage)},
+    ) as span:
+        span.set_attribute("vividly.continued", continued)
+        policy = retry_policy(rt.context.settings)
+        limit = TIME_LIMITS[stage][0] if continued else None
+        settled = _execute(task, rt, SPECS[stage], policy, stage, request_id, lease, limit)
+        span.set_attribute("vividly.outcome", settled.outcome)
+        if settled.outcome == "failed":
+            span.set_status(Status(StatusCode.ERROR, settled.kind))
+        if settled.retry_in is not None:
+            log.info(
+                settled.why,
+                request_id=request_id,
+                stage=str(stage),
+                countdown_s=round(settled.retry_in, 2),
+                error_type=settled.error_type,
+            )
+            if continued:
+                enqueue(Dispatch(stage, request_id), countdown=settled.retry_in)
+                return
+            raise task.retry(countdown=settled.retry_in)
+        # Sent inside the span: the next stage's message carries this span's context.
+        here = runs_here(stage, request_id, settled.dispatches)
+        send(d for d in settled.dispatches if d is not here)
+        if here is not None:
+            _deliver(task, rt, here.stage, request_id, lease)
 
 
 def _execute(
