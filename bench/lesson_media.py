@@ -6,7 +6,7 @@ Writes template lessons for the first topics of the catalog (no database, no bro
 narrates each with Piper and espeak-ng, renders its video, and prints the medians:
 seconds of work per minute of audio or video, and this process's peak memory. The
 espeak-ng figure is the baseline measured in the same run. `--heaps N` limits this process
-to N glibc heaps first, as worker processes are (workers/app.py MALLOC_ARENAS).
+to N glibc heaps first, as worker processes are (pipeline/providers/heap.py MALLOC_ARENAS).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from db.seed import seed_catalog
+from pipeline.providers.factory import local_voice
 from pipeline.providers.heap import limit_heaps
 from pipeline.providers.protocols import SpeechSynthesizer
 from pipeline.providers.script_template import TemplateScriptWriter
@@ -34,7 +35,7 @@ async def main(lessons: int) -> None:
     topics = [t for t in catalog.topics.values() if t.is_leaf][:lessons]
     interests = list(catalog.interests.values())
     writer, renderer = TemplateScriptWriter(), SlideVideoRenderer()
-    piper = PiperSpeech(Path(get_settings().workdir) / "models")
+    piper = PiperSpeech(local_voice(get_settings()))
     voices: dict[str, SpeechSynthesizer] = {"piper": piper, "espeak": EspeakSpeech()}
     speech: dict[str, list[float]] = {name: [] for name in voices}
     render: list[float] = []

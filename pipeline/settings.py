@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # robotic but ~6x faster (tests that do not listen); "google": Google Cloud
     # Text-to-Speech (application credentials).
     speech_provider: Literal["piper", "espeak", "google"] = "piper"
+    # Where the worker's voice process listens, set by the worker for its pool children
+    # (workers/voice.py); unset, a process narrating with Piper loads the voice itself.
+    voice_address: str | None = None
     gemini_api_key: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str | None = None  # a local stand-in; None: Google's endpoint

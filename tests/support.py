@@ -241,6 +241,9 @@ class WorkerProcess:
     def children(self) -> list[int]:
         return self.local.children() if self.local else []
 
+    def voice_process(self) -> int | None:
+        return self.local.voice_process() if self.local else None
+
     def signal_all(self, sig: signal.Signals) -> None:
         if self.local:
             self.local.signal_all(sig)

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from celery import Celery
-from celery.signals import setup_logging, worker_init, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    setup_logging,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_shutdown,
+)
 from kombu.entity import Queue
 
 from pipeline.settings import get_settings
@@ -83,16 +89,26 @@ def _setup_logging(**_: object) -> None:
     configure_logging()
 
 
-# Heaps shared by all threads of a worker process (pipeline/providers/heap.py).
-MALLOC_ARENAS = 2
-
-
 @worker_init.connect
 def _init_worker(**_: object) -> None:
-    """In the main process, before it forks the pool: the children inherit its heaps."""
+    """In the main process, before it forks the pool: the children inherit its heaps and
+    the address of the voice process, when they narrate with Piper."""
     from pipeline.providers.heap import limit_heaps
 
-    limit_heaps(MALLOC_ARENAS)
+    limit_heaps()
+    settings = get_settings()
+    if "audio" in consumed_queues() and settings.speech_provider == "piper":
+        from workers import voice
+
+        voice.start(settings)
+
+
+@worker_shutdown.connect
+def _shutdown_worker(**_: object) -> None:
+    """After the pool has finished its tasks (a warm shutdown)."""
+    from workers import voice
+
+    voice.stop()
 
 
 @worker_process_init.connect
@@ -101,7 +117,7 @@ def _init_process(**_: object) -> None:
     from workers.logs import configure_logging
     from workers.runtime import get_runtime
 
-    limit_heaps(MALLOC_ARENAS)  # before the child starts any thread of its own
+    limit_heaps()  # before the child starts any thread of its own
     configure_logging()
     from pipeline.settings import get_settings
     from workers import tracing

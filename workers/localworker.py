@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from workers.routing import QUEUES
+from workers.voice import MODULE as VOICE_MODULE
 
 READY_SECONDS = 60.0
 STOP_SECONDS = 20.0
@@ -88,13 +89,23 @@ class LocalWorker:
 
     def children(self) -> list[int]:
         """The pids of the pool children, from /proc."""
+        return [pid for pid in self._offspring() if not _is_voice(pid)]
+
+    def voice_process(self) -> int | None:
+        """The pid of the worker's voice process (workers/voice.py), if it runs one."""
+        return next((pid for pid in self._offspring() if _is_voice(pid)), None)
+
+    def _offspring(self) -> list[int]:
+        """Every thread's children: the voice process is its supervising thread's."""
         if self.proc is None or not self.alive():
             return []
-        path = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
-        try:
-            return [int(x) for x in path.read_text().split()]
-        except OSError:
-            return []
+        pids = []
+        for path in Path(f"/proc/{self.proc.pid}/task").glob("*/children"):
+            try:
+                pids += [int(x) for x in path.read_text().split()]
+            except OSError:
+                pass  # a thread that has just ended
+        return pids
 
     def signal_all(self, sig: signal.Signals) -> None:
         if self.proc is not None:
@@ -109,6 +120,14 @@ class LocalWorker:
     def stop(self) -> None:
         if self.proc is not None and self.alive():
             stop_group(self.proc)
+
+
+def _is_voice(pid: int) -> bool:
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return VOICE_MODULE.encode() in argv
 
 
 def stop_group(proc: subprocess.Popen[bytes], timeout: float = STOP_SECONDS) -> None:

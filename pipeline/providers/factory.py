@@ -22,6 +22,7 @@ from pipeline.settings import Settings
 
 if TYPE_CHECKING:
     from pipeline.providers.gemini import GeminiCaller
+    from pipeline.providers.speech_piper import LocalVoice
 
 
 def build_resolver(settings: Settings) -> TopicResolver:
@@ -76,7 +77,17 @@ def build_speech(settings: Settings) -> SpeechSynthesizer:
         return EspeakSpeech(attempts=settings.provider_attempts)
     from pipeline.providers.speech_piper import PiperSpeech
 
-    return PiperSpeech(Path(settings.workdir) / "models")
+    if settings.voice_address:
+        from pipeline.providers.voice_process import VoiceClient
+
+        return PiperSpeech(VoiceClient(settings.voice_address))
+    return PiperSpeech(local_voice(settings))
+
+
+def local_voice(settings: Settings) -> LocalVoice:
+    from pipeline.providers.speech_piper import LocalVoice
+
+    return LocalVoice(Path(settings.workdir) / "models")
 
 
 def build_default(settings: Settings) -> Providers:

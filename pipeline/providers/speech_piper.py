@@ -2,10 +2,11 @@
 a natural offline neural voice, on onnxruntime, with no Debian package and no network.
 
 The voice (~60 MB of ONNX weights) is loaded once per process, on its first lesson, so
-processes that never narrate (NLU, video) never hold it; its weights are mapped from a file
-rather than copied (`mapped_model`), so all the processes of a machine that narrate share
-one copy. Noise scales are 0, so the same sentence always gives the same samples: a lesson
-narrated twice is the same audio.
+processes that never narrate (NLU, video) never hold it, and a worker's narrating
+children share one, in its voice process (pipeline/providers/voice_process.py). Its
+weights are mapped from a file rather than copied (`mapped_model`), so all the processes
+of a machine that narrate share one copy. Noise scales are 0, so the same sentence always
+gives the same samples: a lesson narrated twice is the same audio.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +30,7 @@ from pipeline.errors import PermanentStageError
 from pipeline.providers.heap import return_freed_memory
 from pipeline.providers.protocols import Audio
 from pipeline.providers.spoken import Samples, speak_in_sentences
+from pipeline.providers.voice_process import Voice, VoiceSession
 
 if TYPE_CHECKING:
     from piper import PiperVoice
@@ -40,10 +44,24 @@ LENGTH_SCALE = 1.08
 
 
 class PiperSpeech:
-    """SpeechSynthesizer backed by Piper, on one thread of its own (the event loop keeps
-    renewing the stage's lease while a lesson is spoken). One thread, not the loop's
-    default pool: glibc gives each thread that allocates its own heap, and the voice's
-    activations left in several of them doubled a worker's memory (400 against 190 MiB)."""
+    """SpeechSynthesizer backed by Piper, speaking through a `Voice`: in this process
+    (`LocalVoice`) or, in a worker, in the voice process its narrating children share
+    (pipeline/providers/voice_process.py)."""
+
+    def __init__(self, voice: Voice) -> None:
+        self._voice = voice
+
+    async def synthesize(self, text: str, workdir: Path) -> Audio:
+        provenance = {"provider": "piper", "voice": VOICE_NAME}
+        async with self._voice.session() as (rate, speak):
+            return await speak_in_sentences(text, speak, rate, workdir, provenance)
+
+
+class LocalVoice:
+    """The voice in this process, on one thread of its own (the event loop keeps renewing
+    the stage's lease while a lesson is spoken). One thread, not the loop's default pool:
+    glibc gives each thread that allocates its own heap, and the voice's activations left
+    in several of them doubled a worker's memory (400 against 190 MiB)."""
 
     def __init__(self, cache_dir: Path, length_scale: float = LENGTH_SCALE) -> None:
         self._cache_dir = cache_dir
@@ -51,17 +69,16 @@ class PiperSpeech:
         self._voice: PiperVoice | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="piper")
 
-    async def synthesize(self, text: str, workdir: Path) -> Audio:
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[VoiceSession]:
         loop = asyncio.get_running_loop()
         voice = await loop.run_in_executor(self._thread, self._loaded)
 
         async def speak(sentence: str) -> Samples:
             return await loop.run_in_executor(self._thread, self._speak, voice, sentence)
 
-        provenance = {"provider": "piper", "voice": VOICE_NAME}
         try:
-            rate = voice.config.sample_rate
-            return await speak_in_sentences(text, speak, rate, workdir, provenance)
+            yield VoiceSession(voice.config.sample_rate, speak)
         finally:
             await loop.run_in_executor(self._thread, return_freed_memory)
 

@@ -15,9 +15,11 @@ import numpy as np
 import numpy.typing as npt
 
 from pipeline.errors import PermanentStageError, TransientStageError
+from pipeline.providers.heap import return_freed_memory
 from pipeline.providers.protocols import Audio, SpokenSentence
 
 Samples = npt.NDArray[np.float32]  # mono, in [-1, 1]
+Pcm = npt.NDArray[np.int16]
 SpeakOne = Callable[[str], Awaitable[Samples]]
 
 # A breath between sentences and a longer one between the lesson's parts: without them the
@@ -52,24 +54,27 @@ async def speak_in_sentences(
     if not sentences:
         raise PermanentStageError("there is no narration text to speak")
     workdir.mkdir(parents=True, exist_ok=True)
-    pieces: list[Samples] = []
+    pieces: list[Pcm] = []  # 16-bit from the start: half the memory of a lesson's floats
     spans: list[tuple[int, str, int, int]] = []  # paragraph, text, first and end sample
     position = 0
     for index, (paragraph, sentence) in enumerate(sentences):
         if index:
             pause = PARAGRAPH_PAUSE_SECONDS if paragraph != sentences[index - 1][0] else 0.0
-            gap = np.zeros(round((pause or SENTENCE_PAUSE_SECONDS) * rate), np.float32)
+            gap = np.zeros(round((pause or SENTENCE_PAUSE_SECONDS) * rate), np.int16)
             pieces.append(gap)
             position += len(gap)
-        samples = await speak_one(sentence)
+        samples = to_pcm(await speak_one(sentence))
         pieces.append(samples)
         spans.append((paragraph, sentence, position, position + len(samples)))
         position += len(samples)
     mp3 = workdir / "narration.mp3"
     try:
-        duration = await asyncio.to_thread(encode_mp3, np.concatenate(pieces), rate, mp3)
+        duration = await asyncio.to_thread(encode_mp3, pieces, rate, mp3)
     except (av.FFmpegError, OSError) as e:
         raise TransientStageError("could not encode the narration to MP3") from e
+    finally:
+        del pieces
+        return_freed_memory()  # a lesson's samples and the encoder's buffers (heap.py)
     spoken = tuple(
         SpokenSentence(text, paragraph, min(start / rate, duration), min(end / rate, duration))
         for paragraph, text, start, end in spans
@@ -90,19 +95,26 @@ def estimated_sentences(text: str, duration_seconds: float) -> tuple[SpokenSente
     return tuple(spans)
 
 
-def encode_mp3(samples: Samples, rate: int, mp3: Path) -> float:
-    """Encode mono float samples to MP3; return the MP3's duration, counted from samples."""
+def to_pcm(samples: Samples) -> Pcm:
+    return (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
+
+
+def encode_mp3(pieces: list[Pcm], rate: int, mp3: Path) -> float:
+    """Encode mono 16-bit pieces, one after the other, to MP3; return the MP3's duration,
+    counted from samples."""
     with av.open(str(mp3), "w", format="mp3") as dst:
         stream = dst.add_stream(
             "libmp3lame", rate=rate, options={"compression_level": str(MP3_COMPRESSION_LEVEL)}
         )
         stream.layout = "mono"
         stream.bit_rate = MP3_BIT_RATE
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16p", layout="mono")
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            dst.mux(packet)
+        position = 0
+        for pcm in pieces:
+            frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16p", layout="mono")
+            frame.sample_rate, frame.pts = rate, position
+            position += len(pcm)
+            for packet in stream.encode(frame):
+                dst.mux(packet)
         for packet in stream.encode(None):
             dst.mux(packet)
     return probe_audio_seconds(mp3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -33,6 +34,38 @@ async def test_killed_pool_child_is_redelivered_and_completes(api, worker) -> No
     assert r["status"] == "completed"
     assert len(fakes.callers("speech")) == 2  # the killed attempt and the redelivery
     assert content_rows(rid) == 1
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+async def test_killed_voice_process_costs_the_audio_stage_a_retry_not_the_lesson(
+    api, worker
+) -> None:
+    fakes.set_media("real")  # narrated by the worker's voice process
+    voice = await asyncio.to_thread(wait_for, worker.voice_process, 10)
+    _, query = fresh_topic()
+    rid = await api.submit_request(STUDENT, query)
+    idle = cpu_ticks(voice)
+    await asyncio.to_thread(
+        wait_for,
+        lambda: row(rid)["status"] == "generating_audio" and cpu_ticks(voice) > idle + 20,
+        60,
+    )
+    os.kill(voice, signal.SIGKILL)  # while it loads the voice or speaks this lesson
+
+    r = await settle(rid, within=120)
+    assert (r["status"], r["error_message"]) == ("completed", None)
+    assert fakes.calls("speech") == 2  # the attempt that lost its voice, and the retry
+    assert content_rows(rid) == 1
+    restarted = await asyncio.to_thread(
+        wait_for, lambda: worker.voice_process() not in (None, voice), 10
+    )
+    assert restarted != voice
+    exits = worker.events("the voice process exited; starting it again")
+    assert exits and exits[-1]["exit_code"] == -signal.SIGKILL
 
 
 async def test_killed_worker_is_rescued_by_the_watchdog_once_its_lease_dies(
