@@ -409,6 +409,8 @@ async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> d
             kind: max((memory_mib(pid) for pid in w.children()), default=Memory())
             for kind, w in kinds.items()
         }
+        voice = kinds["generation (audio, script)"].voice_process()
+        figures["voice_mib"] = memory_mib(voice) if voice else Memory()
         figures["first_lesson_s"] = (fast[0], full[0])
         figures["embedded_fast_path_s"] = fast[1:]
         figures["embedded_completed_s"] = full[1:]
@@ -504,6 +506,11 @@ def main() -> None:
         print(
             f"  {kind:28s}: {m.rss:4.0f} {target:14s} {m.files:6.0f} {m.private:9.0f} {m.pss:8.0f}"
         )
+    v = f["voice_mib"]
+    print(
+        f"  {'  its voice process (1 each)':28s}: {v.rss:4.0f} {'':14s} {v.files:6.0f}"
+        f" {v.private:9.0f} {v.pss:8.0f}   (the Piper voice its children speak with)"
+    )
     print(f"embedded providers (Piper + PyAV), {args.lessons} cache misses")
     first_fast, first_full = f["first_lesson_s"]
     print(f"  first after worker start: {first_fast:.2f} s / {first_full:.2f} s (warm-up)")

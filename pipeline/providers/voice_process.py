@@ -5,7 +5,9 @@ mapped weights) on top of the ~110 MiB every child holds; one voice process per 
 keeps that once, whatever the worker's concurrency, and the children speak through it
 over a unix socket. The worker starts it and starts it again should it die
 (workers/voice.py); a child that finds it gone fails the stage with a transient error,
-and the stage is retried like any other that lost its provider.
+and the stage is retried like any other that lost its provider. One that is there but
+does not answer (paused, stuck) is killed by the child that waited on it, so the worker
+starts it again instead of every narration waiting on it in turn.
 
 Frames, both ways: a header (status, n) then n bytes. The server's first frame is
 (OK, sample rate) with nothing after it; each request is (SPEAK, n) and n bytes of UTF-8
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import struct
 from collections.abc import AsyncIterator
@@ -37,7 +40,8 @@ OK, SPEAK, PERMANENT, TRANSIENT = 0, 1, 2, 3
 # A sentence is a few hundred bytes; anything near this is not narration.
 MAX_SENTENCE_BYTES = 64 * 1024
 # The voice loads on its first connection (a second or two, more on a machine's very
-# first lesson, which writes the mapped model) and speaks a sentence in well under this.
+# first lesson, which writes the mapped model) and speaks a sentence in well under a
+# second; a child may wait behind its siblings' sentences too. Past this, it is hung.
 ANSWER_SECONDS = 60.0
 # How long a child waits for a voice process that is being started again.
 CONNECT_SECONDS = 10.0
@@ -71,26 +75,38 @@ class VoiceClient:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[VoiceSession]:
         reader, writer = await self._connect()
-        try:
-            status, rate = await self._frame(reader)
+        voice_pid, _ = _peer(writer)
+
+        async def receive(n: int) -> bytes:
+            try:
+                return await asyncio.wait_for(reader.readexactly(n), self._answer_seconds)
+            except TimeoutError as e:
+                _stop_hung(voice_pid, self._answer_seconds)
+                raise TransientStageError("the voice process did not answer in time") from e
+            except (OSError, asyncio.IncompleteReadError) as e:
+                raise TransientStageError("the voice process stopped answering") from e
+
+        async def answer() -> bytes:
+            status, n = _FRAME.unpack(await receive(_FRAME.size))
             if status != OK:
-                raise _error(status, await self._payload(reader, rate))
+                raise _error(status, await receive(n))
+            return await receive(n)
 
-            async def speak(sentence: str) -> Samples:
-                text = sentence.encode()
-                if len(text) > MAX_SENTENCE_BYTES:
-                    raise PermanentStageError("a sentence of the narration is too long to speak")
-                try:
-                    writer.write(_FRAME.pack(SPEAK, len(text)) + text)
-                    await writer.drain()
-                except OSError as e:
-                    raise TransientStageError("the voice process stopped answering") from e
-                status, n = await self._frame(reader)
-                payload = await self._payload(reader, n)
-                if status != OK:
-                    raise _error(status, payload)
-                return np.frombuffer(payload, "<f4").astype(np.float32)
+        async def speak(sentence: str) -> Samples:
+            text = sentence.encode()
+            if len(text) > MAX_SENTENCE_BYTES:
+                raise PermanentStageError("a sentence of the narration is too long to speak")
+            try:
+                writer.write(_FRAME.pack(SPEAK, len(text)) + text)
+                await writer.drain()
+            except OSError as e:
+                raise TransientStageError("the voice process stopped answering") from e
+            return np.frombuffer(await answer(), "<f4").astype(np.float32)
 
+        try:
+            status, rate = _FRAME.unpack(await receive(_FRAME.size))
+            if status != OK:
+                raise _error(status, await receive(rate))
             yield VoiceSession(rate, speak)
         finally:
             writer.close()
@@ -107,15 +123,16 @@ class VoiceClient:
                     raise TransientStageError("the voice process is not answering") from e
                 await asyncio.sleep(CONNECT_RETRY_SECONDS)
 
-    async def _frame(self, reader: asyncio.StreamReader) -> tuple[int, int]:
-        status, n = _FRAME.unpack(await self._payload(reader, _FRAME.size))
-        return status, n
 
-    async def _payload(self, reader: asyncio.StreamReader, n: int) -> bytes:
-        try:
-            return await asyncio.wait_for(reader.readexactly(n), self._answer_seconds)
-        except (OSError, asyncio.IncompleteReadError, TimeoutError) as e:
-            raise TransientStageError("the voice process stopped answering") from e
+def _stop_hung(pid: int, waited: float) -> None:
+    """A voice process that is alive but does not answer (paused, or stuck in the voice)
+    would fail every narration of the worker in turn: it is killed, and the worker starts
+    it again (workers/voice.py)."""
+    if pid in (0, os.getpid()):
+        return  # served from this very process: nothing to restart
+    log.warning("voice process killed: it did not answer", pid=pid, waited_s=waited)
+    with contextlib.suppress(OSError):
+        os.kill(pid, signal.SIGKILL)
 
 
 def socket_path(address: str) -> str:
@@ -137,7 +154,7 @@ async def serve(voice: Voice, address: str, until: asyncio.Future[None]) -> None
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            if _peer_uid(writer) == os.getuid():
+            if _peer(writer)[1] == os.getuid():
                 await _converse(voice, reader, writer)
             else:
                 log.warning("refused a connection from another user")
@@ -197,9 +214,10 @@ def _failure(e: Exception) -> bytes:
 _CREDENTIALS = struct.Struct("3i")  # pid, uid, gid
 
 
-def _peer_uid(writer: asyncio.StreamWriter) -> int:
+def _peer(writer: asyncio.StreamWriter) -> tuple[int, int]:
+    """The pid and uid of the process at the other end of a unix socket."""
     sock: socket.socket = writer.get_extra_info("socket")
-    _, uid, _ = _CREDENTIALS.unpack(
+    pid, uid, _ = _CREDENTIALS.unpack(
         sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _CREDENTIALS.size)
     )
-    return int(uid)
+    return int(pid), int(uid)

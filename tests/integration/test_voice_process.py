@@ -3,6 +3,7 @@ voice does in the child itself, is started again when it dies, and ends when tol
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.errors import TransientStageError
 from pipeline.providers.factory import local_voice
 from pipeline.providers.voice_process import VoiceClient
 from pipeline.settings import get_settings
@@ -53,6 +55,24 @@ async def test_a_killed_voice_process_is_started_again(voice_process: VoiceProce
     _, after = await speak(voice_process.address, SENTENCE)  # waits for it to listen
     assert second != first
     np.testing.assert_array_equal(after, before)
+
+
+async def test_a_voice_process_that_stops_answering_is_killed_and_started_again(
+    voice_process: VoiceProcess,
+) -> None:
+    paused = wait_for(lambda: voice_process.pid, 10)
+    await speak(voice_process.address, SENTENCE)  # loaded: the next answer is quick
+    os.kill(paused, signal.SIGSTOP)
+    try:
+        with pytest.raises(TransientStageError, match="did not answer in time"):
+            async with VoiceClient(voice_process.address, answer_seconds=1).session() as s:
+                await s.speak(SENTENCE)
+        wait_for(lambda: voice_process.pid not in (None, paused), 15)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(paused, signal.SIGCONT)
+    _, samples = await speak(voice_process.address, SENTENCE)
+    assert len(samples) > 0
 
 
 def test_stop_ends_it(voice_process: VoiceProcess) -> None:
