@@ -136,7 +136,7 @@ async def wait_all(conn: asyncpg.Connection, ids: list[str], status: str, limit:
         await asyncio.sleep(0.01)
 
 
-async def resolvable(pairs: list[Any], sessions: Any) -> list[Any]:
+async def resolvable(pairs: list[Any], engine: Any) -> list[Any]:
     """Keep the (topic, interest) pairs whose "explain {title}" NLU resolves confidently to
     that topic, so every measured request walks the whole state machine."""
     from db.catalog import CatalogStore
@@ -145,7 +145,7 @@ async def resolvable(pairs: list[Any], sessions: Any) -> list[Any]:
     from pipeline.settings import get_settings
 
     resolver = build_resolver(get_settings())
-    async with unit_of_work(sessions) as s:
+    async with unit_of_work(engine) as s:
         catalog = await CatalogStore(s).load()
     good = set()
     for topic in {p["topic"] for p in pairs}:
@@ -277,15 +277,15 @@ async def pipeline_run(api: Any, conn: asyncpg.Connection, batch: list[Any]) -> 
 
 
 async def bench(args: argparse.Namespace, env: dict[str, str], dbname: str) -> dict[str, Any]:
-    from db.session import create_engine, create_sessionmaker
+    from db.session import create_engine
     from workers.app import app
     from workers.client import pipeline_api
 
     engine = create_engine(env["DATABASE_URL"], pool_size=10)
-    api = pipeline_api(create_sessionmaker(engine))
+    api = pipeline_api(engine)
     conn = await asyncpg.connect(f"{PG}/{dbname}")
     pairs = await conn.fetch(LEAF_PAIRS)
-    pairs = await resolvable(pairs, create_sessionmaker(engine))
+    pairs = await resolvable(pairs, engine)
     figures: dict[str, Any] = {"pairs": len(pairs)}
     r = redis.Redis.from_url(env["REDIS_URL"])
     with worker(env, "pipeline.providers.instant:build_instant") as w:

@@ -71,11 +71,11 @@ def _name(frame: str) -> str:
 async def run(n: int, env: dict[str, str], dbname: str, out: Path, gil: bool) -> None:
     import asyncpg
 
-    from db.session import create_engine, create_sessionmaker
+    from db.session import create_engine
     from workers.client import pipeline_api
 
     engine = create_engine(env["DATABASE_URL"], pool_size=4)
-    api = pipeline_api(create_sessionmaker(engine))
+    api = pipeline_api(engine)
     conn = await asyncpg.connect(f"{PG}/{dbname}")
     pairs = await conn.fetch(f"{LEAF_PAIRS} LIMIT $1", n + 1)
     with worker(env, "pipeline.providers.instant:build_instant") as w:

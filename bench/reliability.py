@@ -72,7 +72,7 @@ async def scenario(name: str, api, args) -> None:
             await asyncio.sleep(3)
             if name == "postgres":
                 await asyncio.to_thread(chaos.restart_postgres)
-                await api.sessions.kw["bind"].dispose()
+                await api.engine.dispose()
             else:
                 await asyncio.to_thread(chaos.restart_redis)
             tally = await chaos.settle_all(api, load, within=900)
@@ -126,11 +126,11 @@ async def main(args) -> None:
         with scratch_database(name=TEST_ENV.database) as db:
             await asyncio.to_thread(migrate, db)
             await asyncio.to_thread(run_seed, db)
-            from db.session import create_engine, create_sessionmaker
+            from db.session import create_engine
             from pipeline.settings import get_settings
 
             engine = create_engine(get_settings().database_url)
-            api = pipeline_api(create_sessionmaker(engine))
+            api = pipeline_api(engine)
             print(f"timings: {FULL_LENGTH}")
             for name in names:
                 await scenario(name, api, args)

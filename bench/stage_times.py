@@ -57,7 +57,7 @@ async def measure(
     import structlog
 
     from db.requests import Lease
-    from db.session import create_engine, create_sessionmaker
+    from db.session import create_engine
     from pipeline.api import PipelineAPI
     from pipeline.context import Context
     from pipeline.providers.factory import build_providers
@@ -69,7 +69,7 @@ async def measure(
     settings = get_settings()
     engine = create_engine(settings.database_url)
     sent_statements = count_statements(engine)
-    ctx = Context(settings, create_sessionmaker(engine), build_providers(settings), workdir)
+    ctx = Context(settings, engine, build_providers(settings), workdir)
     conn = await asyncpg.connect(f"{PG}/{dbname}")
     pairs = await conn.fetch(
         "SELECT t.title, i.id AS interest FROM topics t CROSS JOIN interests i "
@@ -79,7 +79,7 @@ async def measure(
     )
     await conn.close()
     sent: list[Dispatch] = []
-    api = PipelineAPI(ctx.sessions, sent.append)
+    api = PipelineAPI(ctx.engine, sent.append)
     times: dict[str, list[float]] = collections.defaultdict(list)
     statements: dict[str, list[int]] = collections.defaultdict(list)
     cpu_times: dict[str, list[float]] = collections.defaultdict(list)

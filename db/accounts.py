@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _CLEAR_RESET_TOKENS = text("""
     UPDATE users SET reset_token = NULL, reset_token_expires_at = NULL
@@ -41,8 +41,8 @@ def _rowcount(result: Any) -> int:
 
 
 class AccountStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     async def clear_expired_reset_tokens(self, limit: int) -> list[str]:
         return [r[0] for r in await self.s.execute(_CLEAR_RESET_TOKENS, {"limit": limit})]

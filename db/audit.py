@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 # The actor's role is read from users at the same moment; a job has no user and acts as
 # vividly_ops.
@@ -23,8 +23,8 @@ _RECORD = text("""
 
 
 class AuditTrail:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     async def record(
         self,

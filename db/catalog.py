@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pipeline.catalog import Catalog, catalog_from_rows
 
@@ -44,8 +44,8 @@ _TOPIC_TITLE = text("SELECT title FROM topics WHERE id = :id")
 
 
 class CatalogStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     async def load(self) -> Catalog:
         """The active catalog."""

@@ -12,7 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True)
@@ -174,8 +174,8 @@ _REFRESH_STATS = text("""
 
 
 class ContentStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     async def by_key(self, cache_key: str) -> ContentRow | None:
         row = (await self.s.execute(_BY_KEY, {"key": cache_key})).one_or_none()

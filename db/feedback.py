@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Feedback
 
@@ -24,17 +24,17 @@ class FeedbackRow:
 
 
 class FeedbackStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     async def lock(self, feedback_id: str) -> FeedbackRow | None:
         """The feedback row, locked until the transaction ends: two deliveries of one
         regeneration task queue up here, and the second sees the first's result."""
         row = (
             await self.s.execute(
-                select(Feedback).where(Feedback.id == feedback_id).with_for_update()
+                select(*Feedback.__table__.c).where(Feedback.id == feedback_id).with_for_update()
             )
-        ).scalar_one_or_none()
+        ).one_or_none()
         if row is None:
             return None
         return FeedbackRow(

@@ -7,7 +7,7 @@ One idiom: plain SQL in `text()`.
 from __future__ import annotations
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 _TRY_JOB = text("SELECT pg_try_advisory_lock(hashtextextended(:k, 0))")
 _RELEASE_JOB = text("SELECT pg_advisory_unlock(hashtextextended(:k, 0))")
@@ -19,8 +19,8 @@ def _job_key(job: str) -> dict[str, str]:
 
 
 class Locks:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     async def try_job(self, job: str) -> bool:
         """A session-level lock per job, held across the job's batches: a second

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 HARD_DELETED_TABLES = frozenset({"feedback", "audit_logs_default"})
 _YEAR_PARTITION = re.compile(r"audit_logs_y(\d{4})")
@@ -29,8 +29,8 @@ def _hard_deleted(table: str) -> str:
 
 
 class LogTables:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     async def created_before(
         self, table: str, cutoff: datetime, limit: int

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,9 @@ class StrugglingStudent:
 
 
 async def student_recent_activity(
-    session: AsyncSession, student_id: str, limit: int = 10
+    conn: AsyncConnection, student_id: str, limit: int = 10
 ) -> list[RecentActivity]:
-    rows = await session.execute(
+    rows = await conn.execute(
         text("""
             SELECT sp.topic_id, t.title AS topic_title, t.subject, sp.status::text AS status,
                    sp.last_viewed_at, gc.video_url, gc.duration_seconds
@@ -82,10 +82,10 @@ async def student_recent_activity(
     return [RecentActivity(**r._mapping) for r in rows]
 
 
-async def class_engagement(session: AsyncSession, class_id: str) -> list[StudentEngagement]:
+async def class_engagement(conn: AsyncConnection, class_id: str) -> list[StudentEngagement]:
     # COUNT(DISTINCT …) keeps the seed's fan-out join (progress × requests × feedback) honest;
     # AVG(f.rating) still weighs each rating by that fan-out, exactly as the seed writes it.
-    rows = await session.execute(
+    rows = await conn.execute(
         text("""
             SELECT u.id, u.first_name, u.last_name, u.last_login_at,
                    COUNT(DISTINCT sp.topic_id) AS topics_completed,
@@ -107,8 +107,8 @@ async def class_engagement(session: AsyncSession, class_id: str) -> list[Student
     return [StudentEngagement(**r._mapping) for r in rows]
 
 
-async def cache_hit_rate(session: AsyncSession, days: int = 30) -> list[CacheHitRate]:
-    rows = await session.execute(
+async def cache_hit_rate(conn: AsyncConnection, days: int = 30) -> list[CacheHitRate]:
+    rows = await conn.execute(
         text("""
             SELECT DATE_TRUNC('day', created_at)::date AS date,
                    COUNT(*) AS total_requests,
@@ -127,9 +127,9 @@ async def cache_hit_rate(session: AsyncSession, days: int = 30) -> list[CacheHit
 
 
 async def content_popularity(
-    session: AsyncSession, min_views: int = 10, limit: int = 50
+    conn: AsyncConnection, min_views: int = 10, limit: int = 50
 ) -> list[ContentPopularity]:
-    rows = await session.execute(
+    rows = await conn.execute(
         text("""
             SELECT t.subject, t.title AS topic_title, i.name AS interest,
                    gc.view_count, gc.completion_count,
@@ -149,9 +149,9 @@ async def content_popularity(
 
 
 async def struggling_students(
-    session: AsyncSession, min_topics: int = 2
+    conn: AsyncConnection, min_topics: int = 2
 ) -> list[StrugglingStudent]:
-    rows = await session.execute(
+    rows = await conn.execute(
         text("""
             SELECT u.id, u.first_name, u.last_name,
                    COUNT(DISTINCT sp.topic_id) FILTER (WHERE sp.status = 'struggling')

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pipeline import request_meta as M
 from pipeline.errors import StaleClaim
@@ -461,8 +461,8 @@ class SourceRequest:
 
 
 class RequestStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     # ---- the stage path --------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Table, or_, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import (
     Base,
@@ -85,7 +85,7 @@ def _rename_metadata(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _upsert(
-    session: AsyncSession,
+    conn: AsyncConnection,
     table: Table,
     rows: list[dict[str, Any]],
     key: list[str],
@@ -105,14 +105,14 @@ async def _upsert(
             set_={c: stmt.excluded[c] for c in cols},
             where=or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in cols)),
         )
-    return len((await session.execute(upsert.returning(table.c[key[0]]))).all())
+    return len((await conn.execute(upsert.returning(table.c[key[0]]))).all())
 
 
 def _known_interests(interests: list[dict[str, Any]]) -> set[str]:
     return {i["id"] for i in interests}
 
 
-async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedReport:
+async def seed(conn: AsyncConnection, *, catalog_only: bool = False) -> SeedReport:
     """The shipped catalog and the demo school. With `catalog_only` (what a deployment
     runs at each start), the shipped topics and interests are loaded into an empty
     catalog and nothing else is written: once curriculum staff own the catalog, a deploy
@@ -122,8 +122,8 @@ async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedRepo
     interests = load_json("interests.json")
     update = not catalog_only
     if catalog_only:
-        has_topics = (await session.execute(select(Topic.id).limit(1))).first() is not None
-        has_interests = (await session.execute(select(Interest.id).limit(1))).first() is not None
+        has_topics = (await conn.execute(select(Topic.id).limit(1))).first() is not None
+        has_interests = (await conn.execute(select(Interest.id).limit(1))).first() is not None
         topics = [] if has_topics else topics
         interests = [] if has_interests else interests
     written: dict[str, int] = {}
@@ -131,8 +131,8 @@ async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedRepo
     # Parents first: the self-referencing foreign key is checked per statement.
     for depth in sorted({t["depth"] for t in topics}):
         level = [t for t in topics if t["depth"] == depth]
-        written["topics"] += await _upsert(session, _table(Topic), level, ["id"], update)
-    written["interests"] = await _upsert(session, _table(Interest), interests, ["id"], update)
+        written["topics"] += await _upsert(conn, _table(Topic), level, ["id"], update)
+    written["interests"] = await _upsert(conn, _table(Interest), interests, ["id"], update)
     if catalog_only:
         return SeedReport(written)
 
@@ -151,7 +151,7 @@ async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedRepo
     written["organizations"] = 0
     for org in (district, school):  # the parent first, as for topics
         row = {**org, "state": "TN", "metadata": {"contract_end_date": None}}
-        written["organizations"] += await _upsert(session, _table(Organization), [row], ["id"])
+        written["organizations"] += await _upsert(conn, _table(Organization), [row], ["id"])
     users = [
         {
             "id": DEMO_TEACHER,
@@ -178,9 +178,9 @@ async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedRepo
         }
         for uid, (first, last, grade, _) in DEMO_STUDENTS.items()
     ]
-    written["users"] = await _upsert(session, _table(User), users, ["id"])
+    written["users"] = await _upsert(conn, _table(User), users, ["id"])
     written["classes"] = await _upsert(
-        session,
+        conn,
         _table(Class),
         [
             {
@@ -197,7 +197,7 @@ async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedRepo
         ["id"],
     )
     written["class_students"] = await _upsert(
-        session,
+        conn,
         _table(ClassStudent),
         [{"class_id": DEMO_CLASS, "student_id": uid} for uid in DEMO_STUDENTS],
         ["class_id", "student_id"],
@@ -209,18 +209,18 @@ async def seed(session: AsyncSession, *, catalog_only: bool = False) -> SeedRepo
         for rank, iid in enumerate((i for i in ids if i in known), start=1)
     ]
     written["student_interests"] = await _upsert(
-        session, _table(StudentInterest), ranked, ["student_id", "rank"]
+        conn, _table(StudentInterest), ranked, ["student_id", "rank"]
     )
     return SeedReport(written)
 
 
 async def seed_database(url: str, *, catalog_only: bool = False) -> SeedReport:
     """Seed the database at `url` in one transaction, on an engine of its own."""
-    from db.session import create_engine, create_sessionmaker, unit_of_work
+    from db.session import create_engine, unit_of_work
 
     engine = create_engine(url)
     try:
-        async with unit_of_work(create_sessionmaker(engine)) as session:
-            return await seed(session, catalog_only=catalog_only)
+        async with unit_of_work(engine) as conn:
+            return await seed(conn, catalog_only=catalog_only)
     finally:
         await engine.dispose()

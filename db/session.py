@@ -1,4 +1,10 @@
-"""Async engine and unit-of-work sessions. One engine per process (see workers/runtime.py)."""
+"""Async engine and units of work. One engine per process (see workers/runtime.py).
+
+A unit of work is a Core connection (AsyncConnection), not an ORM session: every store
+sends SQL statements and reads rows, and none needs an identity map or a flush. The
+session's own work per statement (its execution path, its connection and transaction
+bookkeeping, its close) was 17% of a pool child's CPU on the hot path (measured by
+bench/pipeline_bench.py in the closing note of issue 8)."""
 
 from __future__ import annotations
 
@@ -6,12 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import (
-    AsyncEngine,
-    AsyncSession,
-    async_sessionmaker,
-    create_async_engine,
-)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 
 class SessionSettings(Protocol):
@@ -70,24 +71,17 @@ def engine_for(settings: SessionSettings) -> AsyncEngine:
     )
 
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
-
-
 @asynccontextmanager
-async def single_statements(
-    factory: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[AsyncSession]:
-    """A session whose every statement commits on its own (autocommit). For work made of
-    statements each atomic alone (a claim, a lease renewal, one compare-and-set), it
+async def single_statements(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection whose every statement commits on its own (autocommit). For work made
+    of statements each atomic alone (a claim, a lease renewal, one compare-and-set), it
     saves the BEGIN and COMMIT round trips of a transaction: two of three per statement."""
-    async with factory() as session:
-        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @asynccontextmanager
-async def unit_of_work(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Commit on normal exit, roll back on error; callers only flush."""
-    async with factory() as session, session.begin():
-        yield session
+async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction: committed on normal exit, rolled back on error."""
+    async with engine.begin() as conn:
+        yield conn

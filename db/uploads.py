@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import String, Table, bindparam, cast, func, literal, or_, select, update
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import BulkUploadJob, Class, ClassStudent, JobStatus, User
 
@@ -97,7 +97,11 @@ _ENROL = sa_insert(_class_students).from_select(
 )
 
 
-def _job_row(j: Job) -> UploadJobRow:
+# A job's columns, not the mapped class: rows come back the same through a connection.
+_JOB = tuple(Job.__table__.c)
+
+
+def _job_row(j: Any) -> UploadJobRow:
     return UploadJobRow(
         id=j.id,
         uploaded_by=j.uploaded_by,
@@ -121,8 +125,8 @@ def _held_by(claimed_at: datetime) -> Any:
 
 
 class UploadStore:
-    def __init__(self, session: AsyncSession) -> None:
-        self.s = session
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.s = conn
 
     async def claim(self, job_id: str, stale_after: timedelta) -> UploadJobRow | None:
         """queued -> processing, or take over a `processing` job whose run started more
@@ -148,13 +152,13 @@ class UploadStore:
                 failed_count=0,
                 error_log=_jsonb([]),
             )
-            .returning(Job)
+            .returning(*_JOB)
         )
-        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        row = (await self.s.execute(stmt)).one_or_none()
         return _job_row(row) if row else None
 
     async def job(self, job_id: str) -> UploadJobRow | None:
-        row = await self.s.get(Job, job_id)
+        row = (await self.s.execute(select(*_JOB).where(Job.id == job_id))).one_or_none()
         return _job_row(row) if row else None
 
     async def claim_age_seconds(self, job_id: str) -> float | None:
@@ -222,8 +226,8 @@ class UploadStore:
             values["error_log"] = func.coalesce(Job.error_log, _jsonb([])).op("||")(
                 _jsonb(append_errors)
             )
-        stmt = update(Job).where(Job.id == job_id, guard).values(**values).returning(Job)
-        row = (await self.s.execute(stmt)).scalar_one_or_none()
+        stmt = update(Job).where(Job.id == job_id, guard).values(**values).returning(*_JOB)
+        row = (await self.s.execute(stmt)).one_or_none()
         return _job_row(row) if row else None
 
     async def release(self, job_id: str, claimed_at: datetime) -> bool:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 @dataclass(frozen=True)
@@ -48,8 +48,8 @@ _USAGE = text("""
 """)
 
 
-async def usage_per_district_day(session: AsyncSession, since: datetime) -> list[DistrictUsage]:
-    rows = await session.execute(_USAGE, {"since": since})
+async def usage_per_district_day(conn: AsyncConnection, since: datetime) -> list[DistrictUsage]:
+    rows = await conn.execute(_USAGE, {"since": since})
     return [
         DistrictUsage(
             r.day,
@@ -87,14 +87,14 @@ _SPENT_TODAY = text("""
 """)
 
 
-async def district_of(session: AsyncSession, student_id: str) -> tuple[str | None, float | None]:
+async def district_of(conn: AsyncConnection, student_id: str) -> tuple[str | None, float | None]:
     """The student's district and its own daily budget (None when it has none)."""
-    row = (await session.execute(_DISTRICT, {"student": student_id})).one_or_none()
+    row = (await conn.execute(_DISTRICT, {"student": student_id})).one_or_none()
     if row is None:
         return None, None
     return row.district_id, float(row.budget) if row.budget is not None else None
 
 
-async def spent_today(session: AsyncSession, district_id: str) -> float:
+async def spent_today(conn: AsyncConnection, district_id: str) -> float:
     """The district's estimated spend on lessons completed since 00:00 UTC."""
-    return float((await session.execute(_SPENT_TODAY, {"district": district_id})).scalar_one())
+    return float((await conn.execute(_SPENT_TODAY, {"district": district_id})).scalar_one())

@@ -12,7 +12,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.catalog import StudentInfo
 from db.repository import Repository
@@ -41,12 +41,12 @@ class PipelineAPI:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        engine: AsyncEngine,
         enqueue: Callable[[Dispatch], None],
         storage: ObjectStorage | None = None,
         max_query_chars: int = MAX_QUERY_CHARS,
     ) -> None:
-        self.sessions = sessions
+        self.engine = engine
         self.enqueue = enqueue
         self.storage = storage
         self.max_query_chars = max_query_chars
@@ -82,7 +82,7 @@ class PipelineAPI:
         query = student_text(query, "query", self.max_query_chars)
         style = _checked_style(style)
         # One statement, committed alone: the hot path of every API call that submits.
-        async with single_statements(self.sessions) as s:
+        async with single_statements(self.engine) as s:
             repo = Repository(s)
             request_id = await repo.requests.submit(
                 student_id=student_id,
@@ -103,7 +103,7 @@ class PipelineAPI:
 
     async def create_for_topic(
         self,
-        session: AsyncSession,
+        conn: AsyncConnection,
         student_id: str,
         topic_id: str,
         interest_id: str,
@@ -119,7 +119,7 @@ class PipelineAPI:
         interest_id = checked_id(interest_id, "interest id")
         query = student_text(original_query, "query", self.max_query_chars)
         style = _checked_style(style)
-        repo = Repository(session)
+        repo = Repository(conn)
         student = await _checked_student(repo, student_id, interest_id)
         if not await repo.catalog.topic_exists(topic_id):
             raise RequestError(f"Unknown topic {topic_id!r}.")
@@ -146,7 +146,7 @@ class PipelineAPI:
             raise RequestError("Give exactly one of a topic id or a free-text answer.")
         topic_id = optional_id(topic_id, "topic id")
         text = None if answer is None else student_text(answer, "answer", MAX_ANSWER_CHARS)
-        async with unit_of_work(self.sessions) as s:
+        async with unit_of_work(self.engine) as s:
             repo = Repository(s)
             row = await self._load_in(
                 repo, request_id, Status.needs_clarification, "is not waiting for a clarification"
@@ -180,7 +180,7 @@ class PipelineAPI:
         """Re-open a failed request; returns the stage that failed. Earlier outputs
         are kept: past NLU it re-enters through the cache check, which serves what was
         made for its key, joins a generation in flight, or leads one."""
-        async with unit_of_work(self.sessions) as s:
+        async with unit_of_work(self.engine) as s:
             repo = Repository(s)
             row = await self._load_in(
                 repo,
@@ -220,7 +220,7 @@ class PipelineAPI:
         Leading a generation other requests wait on: that goes on for them, and this
         request ends cancelled once their content is made. A request already completed or
         failed cannot be cancelled (RequestError)."""
-        async with unit_of_work(self.sessions) as s:
+        async with unit_of_work(self.engine) as s:
             repo = Repository(s)
             peek = await self._load(repo, request_id)
             # The key's lock before the row's, in the order single flight takes them.
@@ -253,7 +253,7 @@ class PipelineAPI:
         self, stage: str | None = None, since: datetime | None = None, limit: int = 500
     ) -> list[tuple[str, Stage]]:
         """Re-open every failed request matching the filter; returns (id, stage) pairs."""
-        async with unit_of_work(self.sessions) as s:
+        async with unit_of_work(self.engine) as s:
             rows = await Repository(s).requests.failed(stage, since, limit)
         retried = []
         for r in rows:
@@ -264,7 +264,7 @@ class PipelineAPI:
         return retried
 
     async def get_request(self, request_id: str, *, sign: bool = False) -> dict[str, Any]:
-        async with unit_of_work(self.sessions) as s:
+        async with unit_of_work(self.engine) as s:
             repo = Repository(s)
             row = await self._load(repo, request_id)
             content = (

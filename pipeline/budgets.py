@@ -26,12 +26,12 @@ BUDGET_MESSAGE = (
 
 
 async def admit_within_budget(repo: Repository, ctx: Context, student_id: str) -> None:
-    district, budget = await district_of(repo.session, student_id)
+    district, budget = await district_of(repo.conn, student_id)
     if budget is None:
         budget = ctx.settings.district_daily_budget_usd
     # The spend is summed only when a budget applies: with none (the default), a cache
     # miss pays one indexed lookup.
-    if budget is None or district is None or await spent_today(repo.session, district) < budget:
+    if budget is None or district is None or await spent_today(repo.conn, district) < budget:
         return
     log.info("generation held by the district budget", district_id=district)
     if ctx.settings.budget_exhausted == "wait":

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.catalog import CatalogStore
 from db.session import single_statements, unit_of_work
@@ -55,7 +55,7 @@ class QueueProbe(Protocol):
 @dataclass
 class Context:
     settings: Settings
-    sessions: async_sessionmaker[AsyncSession]
+    engine: AsyncEngine
     providers: Providers
     workdir: Path
     # Set in worker processes: the broker's queues (for the watchdog) and a way to send
@@ -65,12 +65,12 @@ class Context:
     _catalog: Catalog | None = field(default=None, repr=False)
     _catalog_at: float = 0.0
 
-    def uow(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return unit_of_work(self.sessions)
+    def uow(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return unit_of_work(self.engine)
 
-    def statements(self) -> AbstractAsyncContextManager[AsyncSession]:
+    def statements(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """Statements that each commit alone (db.session.single_statements)."""
-        return single_statements(self.sessions)
+        return single_statements(self.engine)
 
     async def warm_up(self) -> None:
         """Load the catalog and let the resolver index it now, not on a student's request

@@ -18,7 +18,7 @@ most one request; the cache_check task is sent after that commit.
 from __future__ import annotations
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.feedback import FeedbackRow, FeedbackStore
 from db.models import FeedbackType
@@ -48,7 +48,7 @@ def next_interest(current: str | None, ranked: list[str], active: list[str]) -> 
 
 
 async def regenerate_from_feedback(
-    sessions: async_sessionmaker[AsyncSession], api: PipelineAPI, feedback_id: str
+    engine: AsyncEngine, api: PipelineAPI, feedback_id: str
 ) -> str | None:
     """The id of the request this feedback triggered (made now, or by an earlier run), or
     None when the feedback asks for nothing that can be made. Raises
@@ -57,7 +57,7 @@ async def regenerate_from_feedback(
     resend: Dispatch | None = None
     outcome = "ok"
     try:
-        async with unit_of_work(sessions) as s:
+        async with unit_of_work(engine) as s:
             repo, feedback = Repository(s), FeedbackStore(s)
             fb = await feedback.lock(feedback_id)
             if fb is None:
@@ -101,7 +101,7 @@ async def regenerate_from_feedback(
 
 
 async def _create(
-    session: AsyncSession,
+    session: AsyncConnection,
     repo: Repository,
     api: PipelineAPI,
     fb: FeedbackRow,

@@ -12,7 +12,7 @@ lessons and approve or flag them (`vividly review`); every decision writes an
 from __future__ import annotations
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.audit import AuditTrail
 from db.feedback import FeedbackStore
@@ -31,24 +31,20 @@ REVIEW_NOTICE = "This lesson was reported and is waiting for a review by curricu
 WAITING_NOTICE = "The lesson for this request is being reviewed; it follows once approved."
 
 
-async def note_feedback(
-    sessions: async_sessionmaker[AsyncSession], feedback_id: str, reports_to_flag: int
-) -> bool:
+async def note_feedback(engine: AsyncEngine, feedback_id: str, reports_to_flag: int) -> bool:
     """Score the lesson from its ratings (`quality_score`), and count a report_issue
     feedback against it; True when this one flags it. Raises TransientStageError when
     the database is unavailable (nothing was written)."""
     try:
-        return await _note_feedback(sessions, feedback_id, reports_to_flag)
+        return await _note_feedback(engine, feedback_id, reports_to_flag)
     except Exception as e:
         if is_transient_db_error(e):
             raise TransientStageError("the database is unavailable") from e
         raise
 
 
-async def _note_feedback(
-    sessions: async_sessionmaker[AsyncSession], feedback_id: str, reports_to_flag: int
-) -> bool:
-    async with unit_of_work(sessions) as s:
+async def _note_feedback(engine: AsyncEngine, feedback_id: str, reports_to_flag: int) -> bool:
+    async with unit_of_work(engine) as s:
         fb = await FeedbackStore(s).lock(feedback_id)
         if fb is None:
             return False
@@ -68,14 +64,14 @@ async def _note_feedback(
 
 
 async def review(
-    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     content_id: str,
     status: str,
     user_id: str | None = None,
 ) -> list[Dispatch]:
     """A reviewer's decision (approved or flagged); the requests to send on (those that
     waited on this lesson's review, once approved)."""
-    async with unit_of_work(sessions) as s:
+    async with unit_of_work(engine) as s:
         repo = Repository(s)
         if await repo.content.get(content_id) is None:
             raise NotFound(f"No lesson {content_id!r}.")
@@ -86,7 +82,7 @@ async def review(
 
 
 async def _decide(
-    s: AsyncSession,
+    s: AsyncConnection,
     content_id: str,
     status: str,
     user_id: str | None,

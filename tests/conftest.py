@@ -75,27 +75,27 @@ def fakes(worker: WorkerProcess) -> Iterator[None]:
 @pytest.fixture(scope="session")
 async def ctx(pipeline_db: str) -> AsyncIterator[object]:
     """A pipeline Context (engine, providers) in the test process, for running jobs."""
-    from db.session import create_engine, create_sessionmaker
+    from db.session import create_engine
     from pipeline.context import Context
     from pipeline.providers.factory import build_providers
     from pipeline.settings import get_settings
 
     settings = get_settings()
     engine = create_engine(settings.database_url)
-    yield Context(settings, create_sessionmaker(engine), build_providers(settings), TEST_ENV.tmp)
+    yield Context(settings, engine, build_providers(settings), TEST_ENV.tmp)
     await engine.dispose()
 
 
 @pytest.fixture(scope="session")
 async def api(pipeline_db: str) -> AsyncIterator[object]:
     """The pipeline's Python API, as an API service would use it."""
-    from db.session import create_engine, create_sessionmaker
+    from db.session import create_engine
     from pipeline.providers.factory import open_storage
     from pipeline.settings import get_settings
     from workers.client import pipeline_api
 
     engine = create_engine(get_settings().database_url)
-    yield pipeline_api(create_sessionmaker(engine), open_storage(get_settings()))
+    yield pipeline_api(engine, open_storage(get_settings()))
     await engine.dispose()
 
 

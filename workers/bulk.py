@@ -49,7 +49,7 @@ def bulk_upload(self: Task, job_id: str) -> None:
     try:
         result = rt.run(
             process_upload(
-                ctx.sessions,
+                ctx.engine,
                 ctx.providers.storage,
                 job_id,
                 delete_file_when_ended=ctx.settings.upload_file_retention_days == 0,
@@ -57,7 +57,7 @@ def bulk_upload(self: Task, job_id: str) -> None:
         )
     except TransientStageError as e:
         if not _attempts_left(self):
-            rt.run(fail_upload(ctx.sessions, job_id, f"{e}; gave up after several attempts"))
+            rt.run(fail_upload(ctx.engine, job_id, f"{e}; gave up after several attempts"))
             return
         delay = _retry_delay(self)
         log.info("bulk upload retry scheduled", job_id=job_id, countdown_s=round(delay, 2))
@@ -65,7 +65,7 @@ def bulk_upload(self: Task, job_id: str) -> None:
     except SoftTimeLimitExceeded:
         rt.run(
             fail_upload(
-                ctx.sessions,
+                ctx.engine,
                 job_id,
                 f"the import was stopped after {BULK_SOFT_TIME_LIMIT_SECONDS:.0f} s; rows "
                 "imported so far are kept",
@@ -88,10 +88,10 @@ def regenerate_from_feedback(self: Task, feedback_id: str) -> str | None:
     it); "make it simpler" and "try a different interest" make a new request."""
     rt = get_runtime()
     ctx = rt.context
-    api = PipelineAPI(ctx.sessions, enqueue, ctx.providers.storage, ctx.settings.max_query_chars)
+    api = PipelineAPI(ctx.engine, enqueue, ctx.providers.storage, ctx.settings.max_query_chars)
     try:
-        rt.run(review.note_feedback(ctx.sessions, feedback_id, ctx.settings.review_reports_to_flag))
-        return rt.run(regeneration.regenerate_from_feedback(ctx.sessions, api, feedback_id))
+        rt.run(review.note_feedback(ctx.engine, feedback_id, ctx.settings.review_reports_to_flag))
+        return rt.run(regeneration.regenerate_from_feedback(ctx.engine, api, feedback_id))
     except TransientStageError:
         if not _attempts_left(self):
             log.error("regeneration gave up", feedback_id=feedback_id, outcome="failed")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import structlog
 from kombu.connection import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.events import StatusEvent, StatusListener
-from db.session import create_engine, create_sessionmaker
+from db.session import create_engine
 from pipeline.api import PipelineAPI
 from pipeline.dispatch import Dispatch
 from pipeline.progress import RESYNC_SECONDS, follow
@@ -52,12 +52,10 @@ def send(dispatches: Iterable[Dispatch]) -> None:
         enqueue(d)
 
 
-def pipeline_api(
-    sessions: async_sessionmaker[AsyncSession], storage: ObjectStorage | None = None
-) -> PipelineAPI:
+def pipeline_api(engine: AsyncEngine, storage: ObjectStorage | None = None) -> PipelineAPI:
     from pipeline.settings import get_settings
 
-    return PipelineAPI(sessions, enqueue, storage, get_settings().max_query_chars)
+    return PipelineAPI(engine, enqueue, storage, get_settings().max_query_chars)
 
 
 class VividlyClient:
@@ -100,7 +98,7 @@ class VividlyClient:
         self._broker = app.connection_for_write(self._broker_url)
         self._listener = StatusListener(_libpq_url(self._database_url))
         self._api = PipelineAPI(
-            create_sessionmaker(self._engine),
+            self._engine,
             self._enqueue,
             open_storage(get_settings()),
             self._max_query_chars,

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from db.session import create_sessionmaker, engine_for
+from db.session import engine_for
 from pipeline.context import Context
 from pipeline.providers.factory import build_providers
 from pipeline.settings import get_settings
@@ -39,7 +39,7 @@ class Runtime:
         guard_providers(providers, settings)
         self.context = Context(
             settings=settings,
-            sessions=create_sessionmaker(self.engine),
+            engine=self.engine,
             providers=providers,
             workdir=workdir,
             queues=queue_probe(settings.redis_url),

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
@@ -30,7 +30,7 @@ class JobResult:
 
 async def sweep(
     ctx: Context,
-    batch: Callable[[AsyncSession], Awaitable[int]],
+    batch: Callable[[AsyncConnection], Awaitable[int]],
     *,
     committed: Callable[[], None] | None = None,
     batch_size: int = SWEEP_BATCH_SIZE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.accounts import AccountStore
 from db.audit import AuditTrail
@@ -18,7 +18,7 @@ from pipeline.jobs.base import MAX_BATCHES_PER_RUN, SWEEP_BATCH_SIZE, JobResult,
 async def reset_tokens(ctx: Context, now: datetime) -> JobResult:
     """The seed's hourly cleanup, in batches, with an audit row per batch."""
 
-    async def batch(s: AsyncSession) -> int:
+    async def batch(s: AsyncConnection) -> int:
         cleared = await AccountStore(s).clear_expired_reset_tokens(SWEEP_BATCH_SIZE)
         if cleared:
             await AuditTrail(s).record(

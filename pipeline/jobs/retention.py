@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.accounts import AccountStore
 from db.audit import AuditTrail
@@ -54,12 +54,12 @@ async def _archive_then_remove(
     ctx: Context,
     now: datetime,
     table: str,
-    select: Callable[[AsyncSession], Awaitable[list[dict[str, Any]]]],
-    remove: Callable[[AsyncSession, list[Any]], Awaitable[int]],
+    select: Callable[[AsyncConnection], Awaitable[list[dict[str, Any]]]],
+    remove: Callable[[AsyncConnection, list[Any]], Awaitable[int]],
     action: str,
     result: JobResult,
 ) -> None:
-    async def batch(s: AsyncSession) -> int:
+    async def batch(s: AsyncConnection) -> int:
         rows = await select(s)
         if not rows:
             return 0
@@ -104,7 +104,7 @@ async def scrub_student_text(ctx: Context, now: datetime) -> JobResult:
     result = JobResult("request_scrub")
     cutoff = now - timedelta(days=ctx.settings.request_scrub_after_days)
 
-    async def batch(s: AsyncSession) -> int:
+    async def batch(s: AsyncConnection) -> int:
         ids = await RequestStore(s).scrub_deleted_before(cutoff, SWEEP_BATCH_SIZE)
         if ids:
             await AuditTrail(s).record(
@@ -125,7 +125,7 @@ async def upload_files(ctx: Context, now: datetime) -> JobResult:
     result = JobResult("upload_file_retention")
     ended_before = now - timedelta(days=ctx.settings.upload_file_retention_days)
 
-    async def batch(s: AsyncSession) -> int:
+    async def batch(s: AsyncConnection) -> int:
         jobs = await UploadStore(s).files_kept(ended_before, SWEEP_BATCH_SIZE)
         result.changed += await delete_files(s, ctx.providers.storage, jobs)
         if jobs:
@@ -151,10 +151,10 @@ async def feedback_and_audit_logs(ctx: Context, now: datetime) -> JobResult:
     ):
         cutoff = now - keep
 
-        def select(s: AsyncSession, t: str = table, c: datetime = cutoff) -> Any:
+        def select(s: AsyncConnection, t: str = table, c: datetime = cutoff) -> Any:
             return LogTables(s).created_before(t, c, SWEEP_BATCH_SIZE)
 
-        def remove(s: AsyncSession, ids: list[Any], t: str = table) -> Any:
+        def remove(s: AsyncConnection, ids: list[Any], t: str = table) -> Any:
             return LogTables(s).delete(t, ids)
 
         await _archive_then_remove(
@@ -210,7 +210,7 @@ async def users(ctx: Context, now: datetime) -> JobResult:
     if not ended:
         return result
 
-    async def batch(s: AsyncSession) -> int:
+    async def batch(s: AsyncConnection) -> int:
         accounts = AccountStore(s)
         doomed = await accounts.users_of_orgs(ended, SWEEP_BATCH_SIZE)
         if not doomed:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.locks import Locks
 from db.requests import RequestStore
@@ -60,7 +60,7 @@ async def run(ctx: Context, now: datetime) -> JobResult:
 
     for status, stage in STAGE_FOR_STATUS.items():
 
-        async def batch(s: AsyncSession, status: Status = status, stage: Stage = stage) -> int:
+        async def batch(s: AsyncConnection, status: Status = status, stage: Stage = stage) -> int:
             await Locks(s).bound_transaction(SWEEP_LOCK_TIMEOUT_MS, SWEEP_STATEMENT_TIMEOUT_MS)
             requests = RequestStore(s)
             rows = await requests.unattended(
@@ -115,7 +115,7 @@ async def _rescue_uploads(ctx: Context, result: JobResult) -> None:
 
 
 async def expire_clarifications(ctx: Context, now: datetime) -> JobResult:
-    async def batch(s: AsyncSession) -> int:
+    async def batch(s: AsyncConnection) -> int:
         requests = RequestStore(s)
         ids = await requests.expired_clarifications(CLARIFICATION_TTL_SECONDS, SWEEP_BATCH_SIZE)
         for request_id in ids:

@@ -87,7 +87,7 @@ class NluStage(BaseStage[Understanding]):
         if isinstance(error, SafetyDeclined) and error.category == SELF_HARM:
             # In the same transaction as the failure: the school's counselling workflow
             # finds the student by this row, which holds no words of theirs.
-            await AuditTrail(repo.session).record(
+            await AuditTrail(repo.conn).record(
                 SELF_HARM_AUDIT_ACTION,
                 "content_request",
                 row.id,

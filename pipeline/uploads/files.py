@@ -5,7 +5,7 @@ the upload_file_retention job), and before its uploader's account is removed."""
 from __future__ import annotations
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db.session import unit_of_work
 from db.uploads import UploadStore
@@ -22,7 +22,7 @@ def resolve_location(storage: ObjectStorage, file_path: str) -> str:
 
 
 async def delete_files(
-    session: AsyncSession, storage: ObjectStorage, jobs: list[tuple[str, str]]
+    session: AsyncConnection, storage: ObjectStorage, jobs: list[tuple[str, str]]
 ) -> int:
     """Delete each (job id, file_path)'s file and record it on the job, in the caller's
     transaction; returns how many files were there. A storage outage raises (the caller's
@@ -40,12 +40,12 @@ async def delete_files(
 
 
 async def delete_when_ended(
-    sessions: async_sessionmaker[AsyncSession], storage: ObjectStorage, job_id: str, file_path: str
+    engine: AsyncEngine, storage: ObjectStorage, job_id: str, file_path: str
 ) -> None:
     """At the end of a job: its file goes now. If storage is away, the retention sweep
     deletes it on its next run; the job's outcome stands either way."""
     try:
-        async with unit_of_work(sessions) as s:
+        async with unit_of_work(engine) as s:
             await delete_files(s, storage, [(job_id, file_path)])
     except Exception as e:
         log.warning(

@@ -11,7 +11,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from db.audit import AuditTrail
 from db.models import JobStatus
@@ -64,7 +64,7 @@ class _ClaimLost(Exception):
 
 
 async def process_upload(
-    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     storage: ObjectStorage,
     job_id: str,
     *,
@@ -78,16 +78,16 @@ async def process_upload(
     Raises TransientStageError when storage or the database is unavailable; the claim is
     handed back first (the job is queued again), so a retry can start over at once."""
     bound = log.bind(job_id=job_id)
-    async with unit_of_work(sessions) as s:
+    async with unit_of_work(engine) as s:
         repo = UploadStore(s)
         job = await repo.claim(job_id, stale_after)
         if job is None:
             return await _skipped(repo, job_id, stale_after, bound)
     bound.info("bulk upload claimed", outcome="claimed", school_id=job.school_id)
-    work = _run(sessions, storage, job, time_budget_seconds, bound)
-    result = await _claimed(sessions, job, bound, work)
+    work = _run(engine, storage, job, time_budget_seconds, bound)
+    result = await _claimed(engine, job, bound, work)
     if delete_file_when_ended and not result.skipped and result.status in _ENDED:
-        await delete_when_ended(sessions, storage, job.id, job.file_path)
+        await delete_when_ended(engine, storage, job.id, job.file_path)
     return result
 
 
@@ -95,7 +95,7 @@ _ENDED = (str(JobStatus.completed), str(JobStatus.failed))
 
 
 async def _claimed(
-    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     job: UploadJobRow,
     bound: Any,
     work: Coroutine[Any, Any, UploadResult],
@@ -111,14 +111,14 @@ async def _claimed(
             if isinstance(e, _ClaimLost):
                 raise
             if isinstance(e, TransientStageError) or is_transient_db_error(e):
-                await _release_quietly(sessions, job, bound)
+                await _release_quietly(engine, job, bound)
                 if isinstance(e, TransientStageError):
                     raise
                 raise TransientStageError("the database is unavailable") from e
             # A bug, or a failure nobody classified: the job must still end.
             bound.exception("bulk upload crashed", outcome="failed", error_type=type(e).__name__)
             return await _end_unusable(
-                sessions,
+                engine,
                 job,
                 f"internal error while importing the file ({type(e).__name__}); "
                 "rows already imported are kept",
@@ -154,12 +154,10 @@ async def _skipped(
     )
 
 
-async def fail_upload(
-    sessions: async_sessionmaker[AsyncSession], job_id: str, message: str
-) -> bool:
+async def fail_upload(engine: AsyncEngine, job_id: str, message: str) -> bool:
     """Give up on a job that is still queued or processing (a task out of retries or out
     of time): failed, with `message` as a row-0 error. False: it had already ended."""
-    async with unit_of_work(sessions) as s:
+    async with unit_of_work(engine) as s:
         repo = UploadStore(s)
         done = await repo.finish(
             job_id,
@@ -174,7 +172,7 @@ async def fail_upload(
 
 
 async def _run(
-    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     storage: ObjectStorage,
     job: UploadJobRow,
     time_budget_seconds: float,
@@ -184,10 +182,10 @@ async def _run(
     try:
         rows = parse_csv(await _read(storage, job.file_path))
     except UnusableFile as e:
-        return await _end_unusable(sessions, job, str(e), bound)
+        return await _end_unusable(engine, job, str(e), bound)
 
     class_ids = sorted({r.class_id for r in rows if isinstance(r, StudentRow) and r.class_id})
-    async with unit_of_work(sessions) as s:
+    async with unit_of_work(engine) as s:
         classes = await UploadStore(s).classes(class_ids)
 
     total, ok, failed = len(rows), 0, 0
@@ -195,7 +193,7 @@ async def _run(
     for start in range(0, total, BATCH_ROWS):
         if start and time.monotonic() - started > time_budget_seconds:
             return await _end_unusable(
-                sessions,
+                engine,
                 job,
                 f"the import was stopped after {time_budget_seconds:.0f} s with {start} of "
                 f"{total} rows done (they are kept); upload the rest as a new file",
@@ -204,7 +202,7 @@ async def _run(
             )
         batch = rows[start : start + BATCH_ROWS]
         errors: list[RowError] = []
-        async with unit_of_work(sessions) as s:
+        async with unit_of_work(engine) as s:
             repo = UploadStore(s)
             existing = await repo.existing_users(
                 sorted({r.email for r in batch if isinstance(r, StudentRow)})
@@ -230,7 +228,7 @@ async def _run(
 
     duration_ms = round((time.monotonic() - started) * 1000, 1)
     return await _finish(
-        sessions,
+        engine,
         job,
         JobStatus.completed,
         bound.bind(duration_ms=duration_ms).info,
@@ -333,7 +331,7 @@ def _integrity_problem(db_message: str) -> str:
 
 
 async def _end_unusable(
-    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     job: UploadJobRow,
     message: str,
     bound: Any,
@@ -344,7 +342,7 @@ async def _end_unusable(
     failure stay counted (they are kept); otherwise nothing was imported."""
     zero = None if keep_counts else 0
     return await _finish(
-        sessions,
+        engine,
         job,
         JobStatus.failed,
         bound.warning,
@@ -355,7 +353,7 @@ async def _end_unusable(
 
 
 async def _finish(
-    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
     job: UploadJobRow,
     status: JobStatus,
     log_at: Any,
@@ -363,7 +361,7 @@ async def _finish(
 ) -> UploadResult:
     """The run's last write under its claim (counts, errors), its audit row and its log
     line; _ClaimLost if another run took the job over."""
-    async with unit_of_work(sessions) as s:
+    async with unit_of_work(engine) as s:
         repo = UploadStore(s)
         done = await repo.finish(job.id, status, claimed_at=job.started_at, **fields)
         if done is None:
@@ -380,13 +378,11 @@ async def _finish(
     return UploadResult(job.id, str(status), total, ok, failed)
 
 
-async def _release_quietly(
-    sessions: async_sessionmaker[AsyncSession], job: UploadJobRow, bound: Any
-) -> None:
+async def _release_quietly(engine: AsyncEngine, job: UploadJobRow, bound: Any) -> None:
     """Hand the claim back so the retry can take it at once. If the database is down this
     fails too; then the claim goes stale and the task's delayed re-check takes it over."""
     try:
-        async with unit_of_work(sessions) as s:
+        async with unit_of_work(engine) as s:
             claimed_at = job.started_at  # set by the claim this run holds
             assert claimed_at is not None
             await UploadStore(s).release(job.id, claimed_at)

@@ -94,12 +94,12 @@ def schools(pipeline_db: str) -> Iterator[Schools]:
 
 
 @pytest.fixture
-async def sessions(pipeline_db: str) -> AsyncIterator[Any]:
-    from db.session import create_engine, create_sessionmaker
+async def engine(pipeline_db: str) -> AsyncIterator[Any]:
+    from db.session import create_engine
     from pipeline.settings import get_settings
 
     engine = create_engine(get_settings().database_url)
-    yield create_sessionmaker(engine)
+    yield engine
     await engine.dispose()
 
 
@@ -179,7 +179,7 @@ def csv_text(*lines: str, header: str = HEADER) -> str:
 # -- whole jobs ------------------------------------------------------------------------------
 
 
-async def test_all_good_rows_create_students_and_enrolments(sessions, storage, schools) -> None:
+async def test_all_good_rows_create_students_and_enrolments(engine, storage, schools) -> None:
     a, b, c = emails(3)
     users_before = one("SELECT count(*) FROM users")
     # A BOM, the header in another order and case, CRLF line ends, quoting, spaces.
@@ -191,7 +191,7 @@ async def test_all_good_rows_create_students_and_enrolments(sessions, storage, s
     )
     job_id = await new_job(storage, schools, content.encode("utf-8"))
     with capture_logs() as logs:
-        result = await process_upload(sessions, storage, job_id)
+        result = await process_upload(engine, storage, job_id)
 
     assert (result.status, result.total_rows, result.successful_count, result.failed_count) == (
         "completed",
@@ -245,7 +245,7 @@ async def test_all_good_rows_create_students_and_enrolments(sessions, storage, s
     assert "@" not in text and "Lovelace" not in text
 
 
-async def test_duplicate_emails_in_file_and_already_registered(sessions, storage, schools) -> None:
+async def test_duplicate_emails_in_file_and_already_registered(engine, storage, schools) -> None:
     a, b = emails(2)
     content = csv_text(
         f"{a},Ada,One,10,,",
@@ -256,7 +256,7 @@ async def test_duplicate_emails_in_file_and_already_registered(sessions, storage
     )
     job_id = await new_job(storage, schools, content)
     users_before = one("SELECT count(*) FROM users")
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
 
     j = job(job_id)
     assert (j["status"], j["total_rows"], j["successful_count"], j["failed_count"]) == (
@@ -277,7 +277,7 @@ async def test_duplicate_emails_in_file_and_already_registered(sessions, storage
     assert one("SELECT last_name FROM users WHERE email = %s", REGISTERED) == "Demo"
 
 
-async def test_unknown_inactive_and_other_schools_classes(sessions, storage, schools) -> None:
+async def test_unknown_inactive_and_other_schools_classes(engine, storage, schools) -> None:
     a, b, c, d = emails(4)
     content = csv_text(
         f"{a},A,A,10,,class_does_not_exist",
@@ -286,7 +286,7 @@ async def test_unknown_inactive_and_other_schools_classes(sessions, storage, sch
         f"{d},D,D,10,,{schools.class_id}",
     )
     job_id = await new_job(storage, schools, content)
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
 
     j = job(job_id)
     assert (j["status"], j["successful_count"], j["failed_count"]) == ("completed", 1, 3)
@@ -300,7 +300,7 @@ async def test_unknown_inactive_and_other_schools_classes(sessions, storage, sch
     assert not enrolled(schools.other_class_id) and not enrolled(schools.inactive_class_id)
 
 
-async def test_bad_values_are_row_errors(sessions, storage, schools) -> None:
+async def test_bad_values_are_row_errors(engine, storage, schools) -> None:
     good, *rest = emails(10)
     content = csv_text(
         f"{rest[0]},Eight,Grader,8,,",
@@ -315,7 +315,7 @@ async def test_bad_values_are_row_errors(sessions, storage, schools) -> None:
         f"{good},Good,Row,9,,",
     )
     job_id = await new_job(storage, schools, content)
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
 
     j = job(job_id)
     assert (j["status"], j["total_rows"], j["successful_count"], j["failed_count"]) == (
@@ -340,7 +340,7 @@ async def test_bad_values_are_row_errors(sessions, storage, schools) -> None:
     assert all("@" not in e["error"] and "x" * 10 not in e["error"] for e in j["error_log"])
 
 
-async def test_malformed_rows_are_row_errors(sessions, storage, schools) -> None:
+async def test_malformed_rows_are_row_errors(engine, storage, schools) -> None:
     a, b, c, d, e = emails(5)
     content = csv_text(
         f"{a},Short,Row,10",  # a missing column
@@ -354,7 +354,7 @@ async def test_malformed_rows_are_row_errors(sessions, storage, schools) -> None
         f"{emails(1)[0]},Lost,Row,10,,",
     )
     job_id = await new_job(storage, schools, content)
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
 
     j = job(job_id)
     assert (j["status"], j["total_rows"], j["successful_count"], j["failed_count"]) == (
@@ -400,10 +400,10 @@ async def test_malformed_rows_are_row_errors(sessions, storage, schools) -> None
         ),
     ],
 )
-async def test_unusable_files_fail_the_job(sessions, storage, schools, content, message) -> None:
+async def test_unusable_files_fail_the_job(engine, storage, schools, content, message) -> None:
     users_before = one("SELECT count(*) FROM users")
     job_id = await new_job(storage, schools, content)
-    result = await process_upload(sessions, storage, job_id)
+    result = await process_upload(engine, storage, job_id)
 
     assert result.status == "failed"
     j = job(job_id)
@@ -415,21 +415,21 @@ async def test_unusable_files_fail_the_job(sessions, storage, schools, content, 
     assert [a["metadata"]["status"] for a in audits(job_id)] == ["failed"]
 
 
-async def test_missing_file_fails_the_job(sessions, storage, schools) -> None:
+async def test_missing_file_fails_the_job(engine, storage, schools) -> None:
     job_id = await new_job(
         storage, schools, "", file_path=(storage.root / "uploads/nope.csv").as_uri()
     )
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
     j = job(job_id)
     assert j["status"] == "failed"
     assert j["error_log"] == [{"row": 0, "error": "the uploaded file was not found in storage"}]
 
 
-async def test_bare_key_is_read_from_the_storage_root(sessions, storage, schools) -> None:
+async def test_bare_key_is_read_from_the_storage_root(engine, storage, schools) -> None:
     (a,) = emails(1)
     await storage.put_bytes("uploads/bare.csv", csv_text(f"{a},Bare,Key,10,,").encode(), "")
     job_id = await new_job(storage, schools, "", file_path="uploads/bare.csv")
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
     assert job(job_id)["status"] == "completed"
     assert [u["email"] for u in job_users(job_id)] == [a]
 
@@ -437,17 +437,15 @@ async def test_bare_key_is_read_from_the_storage_root(sessions, storage, schools
 @pytest.mark.parametrize(
     "file_path", ["../outside.csv", "/etc/passwd", "file:///etc/passwd", "gs://bucket/x.csv"]
 )
-async def test_paths_outside_the_storage_fail_the_job(
-    sessions, storage, schools, file_path
-) -> None:
+async def test_paths_outside_the_storage_fail_the_job(engine, storage, schools, file_path) -> None:
     job_id = await new_job(storage, schools, "", file_path=file_path)
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
     j = job(job_id)
     assert j["status"] == "failed" and j["error_log"][0]["row"] == 0
 
 
 async def test_a_thousand_rows_keep_the_good_ones_with_exact_counts(
-    sessions, storage, schools
+    engine, storage, schools
 ) -> None:
     addresses = emails(1000)
     bad_rows = set(range(7, 1001, 100))  # 7, 107, …, 907: ten rows with grade 8
@@ -462,7 +460,7 @@ async def test_a_thousand_rows_keep_the_good_ones_with_exact_counts(
         "SELECT count(*) FROM class_students WHERE class_id = %s", schools.class_id
     )
     started = time.monotonic()
-    result = await process_upload(sessions, storage, job_id)
+    result = await process_upload(engine, storage, job_id)
     elapsed = time.monotonic() - started
 
     assert (result.total_rows, result.successful_count, result.failed_count) == (1000, 990, 10)
@@ -487,14 +485,14 @@ async def test_a_thousand_rows_keep_the_good_ones_with_exact_counts(
     assert elapsed < 60, f"1,000 rows took {elapsed:.1f} s"
 
 
-async def test_rerun_of_a_finished_job_changes_nothing(sessions, storage, schools) -> None:
+async def test_rerun_of_a_finished_job_changes_nothing(engine, storage, schools) -> None:
     a, b = emails(2)
     job_id = await new_job(storage, schools, csv_text(f"{a},A,A,10,,", f"{b},B,B,13,,"))
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
     before = job(job_id)
     users_before = one("SELECT count(*) FROM users")
 
-    again = await process_upload(sessions, storage, job_id)
+    again = await process_upload(engine, storage, job_id)
 
     assert again.skipped and again.status == "completed" and again.recheck_after_seconds is None
     assert (again.total_rows, again.successful_count, again.failed_count) == (2, 1, 1)
@@ -503,12 +501,12 @@ async def test_rerun_of_a_finished_job_changes_nothing(sessions, storage, school
     assert len(audits(job_id)) == 1
 
 
-async def test_missing_job_is_skipped(sessions, storage) -> None:
-    result = await process_upload(sessions, storage, "upload_job_nonexistent")
+async def test_missing_job_is_skipped(engine, storage) -> None:
+    result = await process_upload(engine, storage, "upload_job_nonexistent")
     assert result.skipped and result.status is None
 
 
-async def test_job_held_by_a_live_run_is_left_alone(sessions, storage, schools) -> None:
+async def test_job_held_by_a_live_run_is_left_alone(engine, storage, schools) -> None:
     (a,) = emails(1)
     job_id = await new_job(storage, schools, csv_text(f"{a},A,A,10,,"))
     sql(
@@ -516,7 +514,7 @@ async def test_job_held_by_a_live_run_is_left_alone(sessions, storage, schools) 
         "started_at = now() - interval '1 minute' WHERE id = %s",
         job_id,
     )
-    result = await process_upload(sessions, storage, job_id)
+    result = await process_upload(engine, storage, job_id)
     assert result.skipped and result.status == "processing"
     # Look again when the claim would go stale: 15 min after it was taken.
     expected = STALE_CLAIM.total_seconds() - 60
@@ -526,7 +524,7 @@ async def test_job_held_by_a_live_run_is_left_alone(sessions, storage, schools) 
 
 
 async def test_stale_run_is_taken_over_and_counts_its_imported_rows(
-    sessions, storage, schools
+    engine, storage, schools
 ) -> None:
     a, b, c = emails(3)
     content = csv_text(
@@ -551,7 +549,7 @@ async def test_stale_run_is_taken_over_and_counts_its_imported_rows(
         "total_rows = 3, started_at = now() - interval '20 minutes' WHERE id = %s",
         job_id,
     )
-    result = await process_upload(sessions, storage, job_id)
+    result = await process_upload(engine, storage, job_id)
 
     assert not result.skipped
     j = job(job_id)
@@ -568,21 +566,21 @@ async def test_stale_run_is_taken_over_and_counts_its_imported_rows(
 
 
 async def test_a_file_over_the_size_limit_fails_the_job(
-    sessions, storage, schools, monkeypatch
+    engine, storage, schools, monkeypatch
 ) -> None:
     import pipeline.uploads.importer as bulk
 
     monkeypatch.setattr(bulk, "MAX_FILE_BYTES", 1024 * 1024)
     lines = [f"{addr},A,B,10,," for addr in emails(20_000)]  # ~0.9 MiB of addresses
     job_id = await new_job(storage, schools, csv_text(*lines) + "#" * 200_000)
-    await process_upload(sessions, storage, job_id)
+    await process_upload(engine, storage, job_id)
     j = job(job_id)
     assert j["status"] == "failed" and job_users(job_id) == []
     assert j["error_log"] == [{"row": 0, "error": "the file is larger than 1 MiB; split it"}]
 
 
 async def test_a_run_out_of_time_stops_between_batches_and_keeps_its_rows(
-    sessions, storage, schools, monkeypatch
+    engine, storage, schools, monkeypatch
 ) -> None:
     import pipeline.uploads.importer as bulk
 
@@ -590,7 +588,7 @@ async def test_a_run_out_of_time_stops_between_batches_and_keeps_its_rows(
     a, b, c, d, e = emails(5)
     content = csv_text(*(f"{x},A,A,{8 if x == b else 10},," for x in (a, b, c, d, e)))
     job_id = await new_job(storage, schools, content)
-    await process_upload(sessions, storage, job_id, time_budget_seconds=0)
+    await process_upload(engine, storage, job_id, time_budget_seconds=0)
 
     j = job(job_id)
     assert (j["status"], j["total_rows"], j["successful_count"], j["failed_count"]) == (
@@ -627,26 +625,26 @@ class FlakyStorage:
         return await self.inner.get_bytes(location)
 
 
-async def test_transient_storage_failure_hands_the_claim_back(sessions, storage, schools) -> None:
+async def test_transient_storage_failure_hands_the_claim_back(engine, storage, schools) -> None:
     (a,) = emails(1)
     job_id = await new_job(storage, schools, csv_text(f"{a},A,A,10,,"))
     flaky = FlakyStorage(storage, TransientStageError("object storage is unavailable"))
     with pytest.raises(TransientStageError):
-        await process_upload(sessions, flaky, job_id)
+        await process_upload(engine, flaky, job_id)
     j = job(job_id)
     assert (j["status"], j["started_at"], j["completed_at"]) == ("queued", None, None)
     assert audits(job_id) == []
 
     # The retry claims it again at once and finishes.
-    result = await process_upload(sessions, flaky, job_id)
+    result = await process_upload(engine, flaky, job_id)
     assert result.status == "completed" and result.successful_count == 1
     assert [u["email"] for u in job_users(job_id)] == [a]
 
 
-async def test_an_unexpected_error_still_ends_the_job(sessions, storage, schools) -> None:
+async def test_an_unexpected_error_still_ends_the_job(engine, storage, schools) -> None:
     (a,) = emails(1)
     job_id = await new_job(storage, schools, csv_text(f"{a},A,A,10,,"))
-    result = await process_upload(sessions, FlakyStorage(storage, KeyError("boom")), job_id)
+    result = await process_upload(engine, FlakyStorage(storage, KeyError("boom")), job_id)
     assert result.status == "failed"
     j = job(job_id)
     assert j["status"] == "failed" and j["completed_at"] is not None
@@ -659,17 +657,17 @@ async def test_an_unexpected_error_still_ends_the_job(sessions, storage, schools
     ]
 
 
-async def test_fail_upload_gives_up_on_an_unfinished_job_only(sessions, storage, schools) -> None:
+async def test_fail_upload_gives_up_on_an_unfinished_job_only(engine, storage, schools) -> None:
     (a,) = emails(1)
     job_id = await new_job(storage, schools, csv_text(f"{a},A,A,10,,"))
-    assert await fail_upload(sessions, job_id, "the database is unavailable; gave up")
+    assert await fail_upload(engine, job_id, "the database is unavailable; gave up")
     j = job(job_id)
     assert j["status"] == "failed"
     assert j["error_log"] == [{"row": 0, "error": "the database is unavailable; gave up"}]
-    assert not await fail_upload(sessions, job_id, "again")
+    assert not await fail_upload(engine, job_id, "again")
     assert len(job(job_id)["error_log"]) == 1 and len(audits(job_id)) == 1
     # A failed job is not run again by a late delivery.
-    assert (await process_upload(sessions, storage, job_id)).skipped
+    assert (await process_upload(engine, storage, job_id)).skipped
     assert job_users(job_id) == []
 
 

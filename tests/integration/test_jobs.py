@@ -506,7 +506,7 @@ async def test_a_year_of_audit_logs_goes_as_one_partition_after_seven_years(ctx)
     from db.session import unit_of_work
 
     year = 2009  # no test writes audit rows this old, so its range is free
-    async with unit_of_work(ctx.sessions) as s:
+    async with unit_of_work(ctx.engine) as s:
         await LogTables(s).add_audit_year(year)
     ids = [
         sql(

@@ -10,7 +10,7 @@ from typing import TypeVar
 import pytest
 
 from db import queries
-from db.session import create_engine, create_sessionmaker, unit_of_work
+from db.session import create_engine, unit_of_work
 from tests.support import asyncpg_url, connect, run_seed
 
 T = TypeVar("T")
@@ -23,7 +23,7 @@ def query(dbname: str, fn: Callable[..., Awaitable[T]], *args: object) -> T:
     async def go() -> T:
         engine = create_engine(asyncpg_url(dbname))
         try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
+            async with unit_of_work(engine) as session:
                 return await fn(session, *args)
         finally:
             await engine.dispose()

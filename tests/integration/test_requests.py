@@ -10,7 +10,7 @@ from typing import TypeVar
 import pytest
 
 from db.requests import Lease, RequestStore
-from db.session import create_engine, create_sessionmaker, unit_of_work
+from db.session import create_engine, unit_of_work
 from pipeline import request_meta as M
 from pipeline.errors import StaleClaim
 from pipeline.states import Status
@@ -35,7 +35,7 @@ def run(dbname: str, fn: Callable[[RequestStore], Awaitable[T]]) -> T:
     async def go() -> T:
         engine = create_engine(asyncpg_url(dbname))
         try:
-            async with unit_of_work(create_sessionmaker(engine)) as session:
+            async with unit_of_work(engine) as session:
                 return await fn(RequestStore(session))
         finally:
             await engine.dispose()

@@ -49,11 +49,11 @@ async def first_lesson(ctx: Context, api: PipelineAPI, sent: list[Dispatch]) -> 
 
 async def test_a_flagged_lesson_is_regenerated_not_served(ctx) -> None:
     sent: list[Dispatch] = []
-    api = PipelineAPI(ctx.sessions, sent.append)
+    api = PipelineAPI(ctx.engine, sent.append)
     query, first = await first_lesson(ctx, api, sent)
     flagged_id = row(first)["generated_content_id"]
 
-    assert await review.review(ctx.sessions, flagged_id, "flagged", "user_demo_teacher") == []
+    assert await review.review(ctx.engine, flagged_id, "flagged", "user_demo_teacher") == []
     view = await api.get_request(first)
     assert view["content_review"] == "flagged" and view["notice"] == review.REVIEW_NOTICE
 
@@ -74,10 +74,10 @@ async def test_with_wait_a_request_waits_for_the_review_then_is_served(ctx) -> N
         ctx, settings=ctx.settings.model_copy(update={"review_flagged": "wait"})
     )
     sent: list[Dispatch] = []
-    api = PipelineAPI(ctx.sessions, sent.append)
+    api = PipelineAPI(ctx.engine, sent.append)
     query, first = await first_lesson(wait_ctx, api, sent)
     lesson = row(first)["generated_content_id"]
-    await review.review(ctx.sessions, lesson, "flagged")
+    await review.review(ctx.engine, lesson, "flagged")
 
     waiting = await api.submit_request("user_demo_student_2", query, INTEREST)
     assert await run_all(wait_ctx, sent) == ["nlu", "cache_check"]
@@ -85,7 +85,7 @@ async def test_with_wait_a_request_waits_for_the_review_then_is_served(ctx) -> N
     assert r["status"] == "cache_check" and r["metadata"]["review_wait"] == lesson
     assert (await api.get_request(waiting))["notice"] == review.WAITING_NOTICE
 
-    sent += await review.review(ctx.sessions, lesson, "approved", "user_demo_teacher")
+    sent += await review.review(ctx.engine, lesson, "approved", "user_demo_teacher")
     assert await run_all(wait_ctx, sent) == ["cache_check"]
     r = row(waiting)
     assert (r["status"], r["generated_content_id"], r["cache_hit"]) == ("completed", lesson, True)

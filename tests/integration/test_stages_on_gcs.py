@@ -31,12 +31,12 @@ async def test_a_lesson_is_stored_in_gcs_under_its_cache_key(
     assert isinstance(storage, GCSStorage)
     gcs_ctx = Context(
         settings,
-        ctx.sessions,
+        ctx.engine,
         dataclasses.replace(ctx.providers, storage=storage),
         ctx.workdir,
     )
     sent: list[Dispatch] = []
-    api = PipelineAPI(ctx.sessions, sent.append)
+    api = PipelineAPI(ctx.engine, sent.append)
     rid = await api.submit_request(
         "user_demo_student_2", "how do vaccines train the immune system?", "int_dance"
     )

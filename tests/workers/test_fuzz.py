@@ -68,12 +68,12 @@ class ApiThread:
         self.api: Any = self.call(self._open)
 
     async def _open(self) -> Any:
-        from db.session import create_engine, create_sessionmaker
+        from db.session import create_engine
         from pipeline.settings import get_settings
         from workers.client import pipeline_api
 
         self.engine = create_engine(get_settings().database_url)
-        return pipeline_api(create_sessionmaker(self.engine))
+        return pipeline_api(self.engine)
 
     def call(self, fn: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run_coroutine_threadsafe(fn(), self.loop).result(timeout=60)  # type: ignore[arg-type]  # fn returns a coroutine, typed loosely

@@ -93,7 +93,7 @@ async def test_postgres_restart_mid_run_fails_nothing(api, services) -> None:
         await chaos.submit(api, load, n=10, dups=4)
         await asyncio.sleep(1.5)
         await asyncio.to_thread(chaos.restart_postgres)
-        await api.sessions.kw["bind"].dispose()  # this process's pooled connections died
+        await api.engine.dispose()  # this process's pooled connections died
         tally = await chaos.settle_all(api, load, within=120)
         waited = len(cluster.events("stage waits for the database"))
     print(f"deliveries that waited for the database: {waited}")
@@ -179,7 +179,7 @@ async def test_soft_time_limit_while_the_cache_key_lock_is_held(api) -> None:
                         autocommit=True) as holder,
     ):  # fmt: skip
         holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (key,))
-        async with unit_of_work(api.sessions) as s:
+        async with unit_of_work(api.engine) as s:
             rid = await api.create_for_topic(
                 s,
                 chaos.STUDENT,

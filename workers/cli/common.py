@@ -56,7 +56,7 @@ def run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 async def with_api(fn: Callable[[PipelineAPI], Awaitable[T]]) -> T:
     """Run fn(api) with a short-lived engine (one per CLI invocation)."""
     from db import migrate
-    from db.session import create_engine, create_sessionmaker
+    from db.session import create_engine
     from pipeline.providers.factory import open_storage
     from workers.client import pipeline_api
 
@@ -64,7 +64,7 @@ async def with_api(fn: Callable[[PipelineAPI], Awaitable[T]]) -> T:
     await migrate.require_schema(settings.database_url)
     engine = create_engine(settings.database_url)
     try:
-        return await fn(pipeline_api(create_sessionmaker(engine), open_storage(settings)))
+        return await fn(pipeline_api(engine, open_storage(settings)))
     finally:
         await engine.dispose()
 

@@ -92,7 +92,7 @@ def jobs_list() -> None:
 @jobs_app.command("run")
 def jobs_run(name: str) -> None:
     """Run one job now, in this process (the job's lock still applies)."""
-    from db.session import create_sessionmaker, engine_for
+    from db.session import engine_for
     from pipeline.context import Context
     from pipeline.jobs import registry, run_job
     from pipeline.providers.factory import build_providers
@@ -116,7 +116,7 @@ def jobs_run(name: str) -> None:
 
             ctx = Context(
                 settings,
-                create_sessionmaker(engine),
+                engine,
                 build_providers(settings),
                 Path(settings.workdir),
                 queues=queue_probe(settings.redis_url),  # the watchdog reads queue ages
@@ -146,14 +146,14 @@ def failed_command(
 ) -> None:
     """Failed requests grouped by stage and error (ids only, never student text)."""
     from db.requests import RequestStore
-    from db.session import create_engine, create_sessionmaker, unit_of_work
+    from db.session import create_engine, unit_of_work
 
     cutoff = clear_errors(lambda: parse_since(since)) if since else None
 
     async def go() -> list[dict[str, Any]]:
         engine = create_engine(get_settings().database_url)
         try:
-            async with unit_of_work(create_sessionmaker(engine)) as s:
+            async with unit_of_work(engine) as s:
                 return await RequestStore(s).failed(stage, cutoff, limit)
         finally:
             await engine.dispose()
@@ -173,7 +173,7 @@ def usage_command(
     since: str = typer.Option("7d", "--since", help="ISO time or 2h, 3d."),
 ) -> None:
     """Provider usage and estimated cost per district per day (lessons generated)."""
-    from db.session import create_engine, create_sessionmaker, unit_of_work
+    from db.session import create_engine, unit_of_work
     from db.usage import DistrictUsage, usage_per_district_day
 
     cutoff = clear_errors(lambda: parse_since(since))
@@ -181,7 +181,7 @@ def usage_command(
     async def go() -> list[DistrictUsage]:
         engine = create_engine(get_settings().database_url)
         try:
-            async with unit_of_work(create_sessionmaker(engine)) as s:
+            async with unit_of_work(engine) as s:
                 return await usage_per_district_day(s, cutoff)
         finally:
             await engine.dispose()
@@ -216,7 +216,7 @@ def cache_purge(
     rows stay (feedback and progress point at them), under a key no lookup uses."""
     from db.audit import AuditTrail
     from db.content import ContentStore
-    from db.session import create_engine, create_sessionmaker, unit_of_work
+    from db.session import create_engine, unit_of_work
 
     if topic is None and interest is None and version is None:
         err.print("error: give at least one of --topic, --interest, --version")
@@ -225,7 +225,7 @@ def cache_purge(
     async def go() -> list[str]:
         engine = create_engine(get_settings().database_url)
         try:
-            async with unit_of_work(create_sessionmaker(engine)) as s:
+            async with unit_of_work(engine) as s:
                 ids = await ContentStore(s).retire(
                     topic_id=topic, interest_id=interest, version=version
                 )
@@ -281,14 +281,14 @@ def review_flag(
 
 
 def _review(content_id: str, status: str, by: str | None) -> None:
-    from db.session import create_engine, create_sessionmaker
+    from db.session import create_engine
     from pipeline import review
     from workers.client import send
 
     async def go() -> list[Any]:
         engine = create_engine(get_settings().database_url)
         try:
-            return await review.review(create_sessionmaker(engine), content_id, status, by)
+            return await review.review(engine, content_id, status, by)
         finally:
             await engine.dispose()
 
@@ -301,11 +301,11 @@ def _review(content_id: str, status: str, by: str | None) -> None:
 
 @contextlib.asynccontextmanager
 async def _session() -> AsyncIterator[Any]:
-    from db.session import create_engine, create_sessionmaker, unit_of_work
+    from db.session import create_engine, unit_of_work
 
     engine = create_engine(get_settings().database_url)
     try:
-        async with unit_of_work(create_sessionmaker(engine)) as s:
+        async with unit_of_work(engine) as s:
             yield s
     finally:
         await engine.dispose()
