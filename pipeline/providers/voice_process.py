@@ -75,7 +75,10 @@ class VoiceClient:
     @asynccontextmanager
     async def session(self) -> AsyncIterator[VoiceSession]:
         reader, writer = await self._connect()
-        voice_pid, _ = _peer(writer)
+        voice_pid, voice_uid = _peer(writer)
+        if voice_uid != os.getuid():  # a name taken by another user while ours restarted
+            writer.close()
+            raise TransientStageError("the voice process's address is held by another user")
 
         async def receive(n: int) -> bytes:
             try:
