@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from db.content import ContentRow
 from db.repository import Repository
 from db.requests import UNSET, RequestRow, Unset
 from pipeline import request_meta as M
@@ -41,14 +42,27 @@ async def decide(
     key: str,
     admit_generation: Callable[[], Awaitable[None]] | None = None,
     flagged: str = "regenerate",
+    still_stored: Callable[[ContentRow], Awaitable[bool]] | None = None,
 ) -> list[Dispatch]:
     """cache_check's decision for `row` (in cache_check): serve a full hit, join an
     in-flight leader, lead the video from a script+audio hit, or lead a generation.
     `admit_generation` runs before a new generation is led (the district's budget); a
-    stage error it raises leaves everything as it was."""
+    stage error it raises leaves everything as it was. `still_stored` says whether a
+    finished lesson's video can still be served: one whose files are gone (a bucket
+    emptied, a lifecycle rule, a checkout's storage removed) is made again, never served
+    as dead links."""
     await repo.locks.cache_key(key)
     content = await repo.content.by_key(key)
     frm = Status.cache_check
+    if content is not None and content.video_url and still_stored is not None:
+        if not await still_stored(content):
+            log.warning(
+                "cached lesson's video is gone; making it again",
+                request_id=row.id,
+                content_id=content.id,
+            )
+            await repo.content.retire_one(content.id)
+            content = None
     if content is not None and content.review_status == "flagged":
         if flagged == "wait":
             # No worker holds it and the watchdog leaves it be; approval sends it on.

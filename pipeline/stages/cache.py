@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from db.content import ContentRow
 from db.repository import Repository
 from db.requests import RequestRow
 from pipeline import single_flight
@@ -28,5 +29,11 @@ class CacheCheckStage(BaseStage[str]):
         async def within_budget() -> None:
             await admit_within_budget(repo, ctx, row.student_id)
 
+        async def still_stored(content: ContentRow) -> bool:
+            try:
+                return await ctx.providers.storage.exists(content.video_url or "")
+            except ValueError:  # a location this storage cannot serve (another root)
+                return False
+
         flagged = ctx.settings.review_flagged
-        return await single_flight.decide(repo, row, result, within_budget, flagged)
+        return await single_flight.decide(repo, row, result, within_budget, flagged, still_stored)

@@ -20,32 +20,40 @@ from pipeline.stages import SPECS
 from tests.workers.helpers import content, row
 
 
+async def deliver_all(ctx: Context, sent: list[Dispatch]) -> list[str]:
+    """What the workers would do, one delivery at a time; the stages run, in order."""
+    stages_run = []
+    while sent:
+        d = sent.pop(0)
+        stages_run.append(str(d.stage))
+        sent += await run_stage(SPECS[d.stage], ctx, d.request_id, Lease(str(uuid.uuid4()), 0))
+    return stages_run
+
+
+def gcs_context(ctx: Context, bucket: str, emulator: str) -> Context:
+    settings = ctx.settings.model_copy(
+        update={"storage_url": f"gs://{bucket}", "storage_emulator_host": emulator}
+    )
+    storage = open_storage(settings)
+    assert isinstance(storage, GCSStorage)
+    return Context(
+        settings, ctx.engine, dataclasses.replace(ctx.providers, storage=storage), ctx.workdir
+    )
+
+
 async def test_a_lesson_is_stored_in_gcs_under_its_cache_key(
     ctx, gcs_emulator, signing_credentials
 ) -> None:
     bucket = f"vividly-{uuid.uuid4().hex[:8]}"
-    settings = ctx.settings.model_copy(
-        update={"storage_url": f"gs://{bucket}", "storage_emulator_host": gcs_emulator}
-    )
-    storage = open_storage(settings)
+    gcs_ctx = gcs_context(ctx, bucket, gcs_emulator)
+    storage = gcs_ctx.providers.storage
     assert isinstance(storage, GCSStorage)
-    gcs_ctx = Context(
-        settings,
-        ctx.engine,
-        dataclasses.replace(ctx.providers, storage=storage),
-        ctx.workdir,
-    )
     sent: list[Dispatch] = []
     api = PipelineAPI(ctx.engine, sent.append)
     rid = await api.submit_request(
         "user_demo_student_2", "how do vaccines train the immune system?", "int_dance"
     )
-    stages_run = []
-    while sent:  # what the workers would do, one delivery at a time
-        d = sent.pop(0)
-        stages_run.append(str(d.stage))
-        lease = Lease(str(uuid.uuid4()), 0)
-        sent += await run_stage(SPECS[d.stage], gcs_ctx, d.request_id, lease)
+    stages_run = await deliver_all(gcs_ctx, sent)
 
     r = row(rid)
     assert r["status"] == "completed", r["error_message"]
@@ -69,3 +77,28 @@ async def test_a_lesson_is_stored_in_gcs_under_its_cache_key(
     url = signer.signed_url(c["video_url"])
     assert f"/{bucket}/content/{key}/video.mp4" in url and "X-Goog-Signature" in url
     assert "X-Goog-Signature" not in json.dumps(c, default=str)
+
+
+async def test_a_cached_lesson_whose_video_is_gone_is_made_again_not_served(
+    ctx, gcs_emulator
+) -> None:
+    gcs_ctx = gcs_context(ctx, f"vividly-{uuid.uuid4().hex[:8]}", gcs_emulator)
+    storage = gcs_ctx.providers.storage
+    sent: list[Dispatch] = []
+    api = PipelineAPI(ctx.engine, sent.append)
+    query = "how do vaccines train the immune system?"
+    first = await api.submit_request("user_demo_student_2", query, "int_basketball")
+    await deliver_all(gcs_ctx, sent)
+    lost = content(row(first)["generated_content_id"])
+    assert await storage.delete(lost["video_url"])  # e.g. a lifecycle rule emptied it
+
+    again = await api.submit_request("user_demo_student_1", query, "int_basketball")
+    stages_run = await deliver_all(gcs_ctx, sent)
+
+    r = row(again)
+    assert r["status"] == "completed", r["error_message"]
+    assert (r["cache_hit"], r["metadata"]["cache"]) == (False, "miss")
+    assert stages_run == ["nlu", "cache_check", "script", "audio", "video"]
+    made = content(r["generated_content_id"])
+    assert made["id"] != lost["id"] and await storage.exists(made["video_url"])
+    assert content(lost["id"])["cache_key"] != made["cache_key"]  # out of the cache
