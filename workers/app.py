@@ -96,11 +96,10 @@ def _init_worker(**_: object) -> None:
     from pipeline.providers.heap import limit_heaps
 
     limit_heaps()
-    settings = get_settings()
-    if "audio" in consumed_queues() and settings.speech_provider == "piper":
+    if "audio" in consumed_queues() and get_settings().speech_provider == "piper":
         from workers import voice
 
-        voice.start(settings)
+        voice.start()
 
 
 @worker_shutdown.connect

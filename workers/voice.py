@@ -21,7 +21,7 @@ import uuid
 
 import structlog
 
-from pipeline.settings import Settings, get_settings
+from pipeline.settings import get_settings
 
 log = structlog.get_logger("vividly.voice")
 
@@ -87,7 +87,7 @@ class VoiceProcess:
 _running: VoiceProcess | None = None
 
 
-def start(settings: Settings) -> None:
+def start() -> None:
     """Start this worker's voice process and point the pool children it will fork at it
     (they read VOICE_ADDRESS into their settings)."""
     global _running
@@ -95,7 +95,7 @@ def start(settings: Settings) -> None:
     _running.start()
     os.environ["VOICE_ADDRESS"] = _running.address
     get_settings.cache_clear()  # read again, with the address, by each child
-    log.info("voice process started", narrating_queues="audio", provider=settings.speech_provider)
+    log.info("voice process started")
 
 
 def stop() -> None:

@@ -5,28 +5,15 @@ or a request waits for its review and goes on once it is approved."""
 from __future__ import annotations
 
 import dataclasses
-import uuid
 
-from db.requests import Lease
 from pipeline import review
 from pipeline.api import PipelineAPI
 from pipeline.context import Context
-from pipeline.runner import Dispatch, run_stage
-from pipeline.stages import SPECS
-from tests.support import TEST_ENV, connect
+from pipeline.runner import Dispatch
+from tests.support import TEST_ENV, connect, run_all
 from tests.workers.helpers import content, fresh_topic, row
 
 INTEREST = "int_cooking"
-
-
-async def run_all(ctx: Context, sent: list[Dispatch]) -> list[str]:
-    """What the workers would do with the tasks sent, one delivery at a time."""
-    stages = []
-    while sent:
-        d = sent.pop(0)
-        stages.append(str(d.stage))
-        sent += await run_stage(SPECS[d.stage], ctx, d.request_id, Lease(str(uuid.uuid4()), 0))
-    return stages
 
 
 def audit_actions(content_id: str) -> list[str]:

@@ -8,26 +8,15 @@ import dataclasses
 import json
 import uuid
 
-from db.requests import Lease
 from pipeline.api import PipelineAPI
 from pipeline.cache import cache_key, content_version
 from pipeline.context import Context
 from pipeline.providers.factory import open_storage
 from pipeline.providers.storage_gcs import GCSStorage
-from pipeline.runner import Dispatch, run_stage
+from pipeline.runner import Dispatch
 from pipeline.settings import get_settings
-from pipeline.stages import SPECS
+from tests.support import run_all
 from tests.workers.helpers import content, row
-
-
-async def deliver_all(ctx: Context, sent: list[Dispatch]) -> list[str]:
-    """What the workers would do, one delivery at a time; the stages run, in order."""
-    stages_run = []
-    while sent:
-        d = sent.pop(0)
-        stages_run.append(str(d.stage))
-        sent += await run_stage(SPECS[d.stage], ctx, d.request_id, Lease(str(uuid.uuid4()), 0))
-    return stages_run
 
 
 def gcs_context(ctx: Context, bucket: str, emulator: str) -> Context:
@@ -53,7 +42,7 @@ async def test_a_lesson_is_stored_in_gcs_under_its_cache_key(
     rid = await api.submit_request(
         "user_demo_student_2", "how do vaccines train the immune system?", "int_dance"
     )
-    stages_run = await deliver_all(gcs_ctx, sent)
+    stages_run = await run_all(gcs_ctx, sent)
 
     r = row(rid)
     assert r["status"] == "completed", r["error_message"]
@@ -88,12 +77,12 @@ async def test_a_cached_lesson_whose_video_is_gone_is_made_again_not_served(
     api = PipelineAPI(ctx.engine, sent.append)
     query = "how do vaccines train the immune system?"
     first = await api.submit_request("user_demo_student_2", query, "int_basketball")
-    await deliver_all(gcs_ctx, sent)
+    await run_all(gcs_ctx, sent)
     lost = content(row(first)["generated_content_id"])
     assert await storage.delete(lost["video_url"])  # e.g. a lifecycle rule emptied it
 
     again = await api.submit_request("user_demo_student_1", query, "int_basketball")
-    stages_run = await deliver_all(gcs_ctx, sent)
+    stages_run = await run_all(gcs_ctx, sent)
 
     r = row(again)
     assert r["status"] == "completed", r["error_message"]
