@@ -14,6 +14,8 @@ part of the sequence; a pattern with an alternative that gives none is always ru
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from re import _constants as C  # type: ignore[attr-defined]  # the stdlib's own parse tree
 from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
@@ -140,16 +142,24 @@ def _required_one(op: Any, av: Any) -> frozenset[str] | None:
     if op is C.SUBPATTERN:
         return _required(list(av[3]))
     if op is C.BRANCH:
-        union: set[str] = set()
-        for branch in av[1]:
-            found = _required(list(branch))
-            if not found:
-                return None
-            union |= found
-        return frozenset(union)
+        union = _union(av[1], _required)
+        return frozenset(union) if union is not None else None
     if op in (C.MAX_REPEAT, C.MIN_REPEAT) and av[0] >= 1:
         return _required(list(av[2]))
     return None
+
+
+def _union(
+    branches: list[Items], each: Callable[[Items], AbstractSet[str] | None]
+) -> set[str] | None:
+    """The strings of all the alternatives, or None when one of them has none."""
+    union: set[str] = set()
+    for branch in branches:
+        found = each(list(branch))
+        if found is None:
+            return None
+        union |= found
+    return union
 
 
 def _exact(items: Items) -> set[str] | None:
@@ -185,13 +195,8 @@ def _exact_one(op: Any, av: Any) -> set[str] | None:
     if op is C.SUBPATTERN:
         return _exact(list(av[3]))
     if op is C.BRANCH:
-        union: set[str] = set()
-        for branch in av[1]:
-            found = _exact(list(branch))
-            if found is None:
-                return None
-            union |= found
-        return union if len(union) <= MAX_STRINGS else None
+        union = _union(av[1], _exact)
+        return union if union is not None and len(union) <= MAX_STRINGS else None
     if op in (C.MAX_REPEAT, C.MIN_REPEAT):
         lo, hi, item = av
         if hi > MAX_COPIES:
