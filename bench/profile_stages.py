@@ -105,6 +105,8 @@ def main() -> None:
     parser.add_argument("--most", type=int, default=40, help="rows of each table")
     args = parser.parse_args()
     args.out.parent.mkdir(exist_ok=True)
+    for old in args.out.parent.glob(f"{args.out.name}.*"):  # an earlier run's children
+        old.unlink()
     with scratch("profile") as (env, dbname):
         asyncio.run(run(args.requests, env, dbname, args.out, args.gil))
     top_frames(sorted(args.out.parent.glob(f"{args.out.name}.*")), args.most)

@@ -4,6 +4,7 @@ real google-cloud-storage client."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from pathlib import Path
 
@@ -13,9 +14,9 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2 import service_account
 
-from pipeline.errors import PermanentStageError
+from pipeline.errors import PermanentStageError, TransientStageError
 from pipeline.providers.factory import open_storage
-from pipeline.providers.storage import LocalStorage
+from pipeline.providers.storage import INLINE_BYTES, LocalStorage
 from pipeline.providers.storage_gcs import GCSStorage
 from pipeline.settings import Settings
 
@@ -84,6 +85,75 @@ async def test_local_rejects_locations_outside_root(tmp_path: Path) -> None:
         await store.get_bytes((tmp_path / "store/../secret.txt").as_uri())
     with pytest.raises(ValueError):
         await store.get_bytes("gs://bucket/secret.txt")
+
+
+async def test_local_writes_side_by_side_are_each_synced_before_they_are_in_place(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lesson files a stage writes side by side are synced together, and no file is
+    renamed into place (visible, and pointed at by a committed row) before its fsync."""
+    store = LocalStorage(tmp_path)
+    events: list[tuple[str, object]] = []
+    synced: set[int] = set()
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        events.append(("fsync", fd))
+        synced.add(os.stat(fd).st_ino)
+
+    def replace(src: str, dst: Path) -> None:
+        assert os.stat(src).st_ino in synced, "renamed into place before its fsync"
+        events.append(("replace", Path(dst).name))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    names = [f"file{i}.txt" for i in range(5)]
+    urls = await asyncio.gather(
+        *(store.put_bytes(f"content/k/{n}", n.encode(), "text/plain") for n in names)
+    )
+    assert [await store.get_bytes(u) for u in urls] == [n.encode() for n in names]
+    # Side by side, the five are written first and synced in one pass.
+    assert [kind for kind, _ in events] == ["fsync", "replace"] * 5
+    assert sorted(p.name for p in (tmp_path / "content/k").iterdir()) == names
+
+
+async def test_local_failed_write_is_transient_leaves_no_temp_file_and_spares_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = LocalStorage(tmp_path)
+    real_replace = os.replace
+
+    def replace(src: str, dst: Path) -> None:
+        if str(dst).endswith("broken.txt"):
+            raise OSError(28, "No space left on device")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    results = await asyncio.gather(
+        store.put_bytes("content/k/good.txt", b"good", "text/plain"),
+        store.put_bytes("content/k/broken.txt", b"bad", "text/plain"),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], TransientStageError)
+    assert await store.get_bytes(str(results[0])) == b"good"
+    assert [p.name for p in (tmp_path / "content/k").iterdir()] == ["good.txt"]
+
+
+async def test_local_large_objects_round_trip_off_the_loop(tmp_path: Path) -> None:
+    """Objects larger than INLINE_BYTES (real narrations and videos) are copied in a thread."""
+    store = LocalStorage(tmp_path / "store")
+    big = os.urandom(INLINE_BYTES + 1)
+    src = tmp_path / "video.mp4"
+    src.write_bytes(big)
+    loc = await store.put_file("content/k/video.mp4", src, "video/mp4")
+    assert await store.get_bytes(loc) == big
+    await store.download(loc, tmp_path / "back.mp4")
+    assert (tmp_path / "back.mp4").read_bytes() == big
+    assert await store.get_bytes(await store.put_bytes("content/k/b", big, "x")) == big
+    assert [p.name for p in (tmp_path / "store/content/k").iterdir()].count("video.mp4") == 1
+    assert not [p for p in (tmp_path / "store/content/k").iterdir() if p.suffix == ".tmp"]
 
 
 # -- GCSStorage on the emulator ---------------------------------------------------------------
