@@ -156,9 +156,15 @@ class LocalStorage:
         written = _Written(*_write_temp(target, data), target, loop)
         self._written.append(written)
         if len(self._written) == 1:
-            written.loop.call_soon(self._sync_written)
+            written.loop.call_soon(self._sync_next_turn, loop)
         await written.done
         return target.as_uri()
+
+    def _sync_next_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        # One turn later: writes started side by side one level down (the audio stage's
+        # narration files, gathered inside a call gathered beside the audio) start on the
+        # loop's next turn, and join this sync instead of paying a journal commit of their own.
+        loop.call_soon(self._sync_written)
 
     def _sync_written(self) -> None:
         """fsync, then rename into place, every file written since the last call: the
@@ -189,7 +195,7 @@ class LocalStorage:
 
 
 # Files up to this size are read and written on the event loop (see LocalStorage).
-INLINE_BYTES = 1 << 20
+INLINE_BYTES = 256 * 1024
 
 
 class _Written:

@@ -119,6 +119,29 @@ async def test_local_writes_side_by_side_are_each_synced_before_they_are_in_plac
     assert sorted(p.name for p in (tmp_path / "content/k").iterdir()) == names
 
 
+async def test_local_writes_gathered_one_level_down_join_the_same_sync(tmp_path: Path) -> None:
+    """As the audio stage writes: the audio beside a call that writes four files side by
+    side. All five are synced in one pass (one journal commit, not two)."""
+    store = LocalStorage(tmp_path)
+    passes: list[int] = []
+    sync = store._sync_written
+
+    def counted() -> None:
+        passes.append(len(store._written))
+        sync()
+
+    store._sync_written = counted  # type: ignore[method-assign]  # a spy on the instance
+
+    async def four_files() -> tuple[str, ...]:
+        return await asyncio.gather(
+            *(store.put_bytes(f"content/k/f{i}", b"x", "text/plain") for i in range(4))
+        )
+
+    await asyncio.gather(store.put_bytes("content/k/audio.mp3", b"a", "audio/mpeg"), four_files())
+    assert passes == [5]
+    assert len(list((tmp_path / "content/k").iterdir())) == 5
+
+
 async def test_local_failed_write_is_transient_leaves_no_temp_file_and_spares_the_others(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
