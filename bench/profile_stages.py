@@ -48,6 +48,8 @@ def top_frames(files: list[Path], most: int) -> None:
     for file in files:
         for line in file.read_text().splitlines():
             stack, _, n = line.rpartition(" ")
+            if not stack or not n.isdigit():  # py-spy's blank and idle-only lines
+                continue
             frames = [_name(f) for f in stack.split(";")]
             total += int(n)
             own[frames[-1]] += int(n)
