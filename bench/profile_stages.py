@@ -24,15 +24,17 @@ sys.path.insert(0, str(REPO))
 from bench.pipeline_bench import LEAF_PAIRS, PG, STUDENT, scratch, wait_all, worker  # noqa: E402
 
 
-def record(pids: list[int], out: Path, gil: bool) -> list[subprocess.Popen[bytes]]:
-    """py-spy on each pool child: 200 samples/s of its running threads' stacks (with
-    `gil`, only the thread holding the GIL: where the Python CPU goes), in raw format."""
+def record(pids: list[int], out: Path, mode: str) -> list[subprocess.Popen[bytes]]:
+    """py-spy on each pool child: 200 samples/s of its running threads' stacks, in raw
+    format. `mode` "gil": only the thread holding the GIL (where the Python CPU goes);
+    "idle": idle threads too (where a child waits: the database, the broker, its next
+    task); "": running threads."""
     spy = str(Path(sys.executable).parent / "py-spy")
     return [
         subprocess.Popen(
             [spy, "record", "-p", str(pid), "-r", "200", "-f", "raw", "-o", f"{out}.{pid}"]
             + ["--nonblocking"]
-            + (["--gil"] if gil else []),
+            + {"gil": ["--gil"], "idle": ["--idle"], "": []}[mode],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -70,7 +72,7 @@ def _name(frame: str) -> str:
     return f"{m.group(1)}  {where}"
 
 
-async def run(n: int, env: dict[str, str], dbname: str, out: Path, gil: bool) -> None:
+async def run(n: int, env: dict[str, str], dbname: str, out: Path, mode: str) -> None:
     import asyncpg
 
     from db.session import create_engine
@@ -83,7 +85,7 @@ async def run(n: int, env: dict[str, str], dbname: str, out: Path, gil: bool) ->
     with worker(env, "pipeline.providers.instant:build_instant") as w:
         first = await api.submit_request(STUDENT, "explain momentum")
         await wait_all(conn, [first], "completed", 60)
-        spies = record(w.children(), out, gil)
+        spies = record(w.children(), out, mode)
         await asyncio.sleep(1.0)
         t0 = time.perf_counter()
         ids = [
@@ -104,13 +106,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "profile")
     parser.add_argument("--gil", action="store_true", help="only the GIL holder's stacks")
+    parser.add_argument("--idle", action="store_true", help="waiting threads' stacks too")
     parser.add_argument("--most", type=int, default=40, help="rows of each table")
     args = parser.parse_args()
     args.out.parent.mkdir(exist_ok=True)
     for old in args.out.parent.glob(f"{args.out.name}.*"):  # an earlier run's children
         old.unlink()
     with scratch("profile") as (env, dbname):
-        asyncio.run(run(args.requests, env, dbname, args.out, args.gil))
+        mode = "gil" if args.gil else "idle" if args.idle else ""
+        asyncio.run(run(args.requests, env, dbname, args.out, mode))
     top_frames(sorted(args.out.parent.glob(f"{args.out.name}.*")), args.most)
 
 
