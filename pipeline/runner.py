@@ -48,8 +48,9 @@ POISON_MESSAGE = (
 
 class StageRun(list[Dispatch]):
     """What one delivery of a stage's task did: the tasks to send (it is that list), how
-    it ended ("ok", "skipped", "stale" or "failed"), the attempt it was, and the metadata
-    the stage wrote on completion (e.g. cache_check's decision in notes["cache"])."""
+    it ended ("ok", "skipped", "stale" or "failed"), the attempt it was, the metadata
+    the stage wrote on completion (e.g. cache_check's decision in notes["cache"]), and
+    for a skipped one the status the request was found in (None: not found)."""
 
     def __init__(
         self,
@@ -58,12 +59,14 @@ class StageRun(list[Dispatch]):
         notes: dict[str, Any] | None = None,
         attempt: int = 1,
         error_kind: str = "none",
+        found: Status | None = None,
     ) -> None:
         super().__init__(dispatches or [])
         self.outcome = outcome
         self.notes = notes or {}
         self.attempt = attempt
         self.error_kind = error_kind
+        self.found = found
 
 
 class LeasedRequests(RequestStore):
@@ -172,7 +175,7 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
                 if current is None
                 else "not in a status this stage works on, or leased by another worker",
             )
-            return StageRun(outcome="skipped")
+            return StageRun(outcome="skipped", found=current.status if current else None)
         attempt = claim.attempts + 1
         bound = bound.bind(attempt=attempt, delivery=claim.deliveries)
         if claim.row.cancel_now:

@@ -3,6 +3,7 @@ options. A leaf module (no Celery app), so metrics, the queue probe and the app 
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from pipeline.dispatch import Dispatch
@@ -25,21 +26,34 @@ QUEUES = ("watchdog", "video", "audio", "script", "nlu", "maintenance", "bulk")
 VISIBILITY_TIMEOUT_SECONDS = 3600
 
 
-def runs_here(stage: Stage, request_id: str, dispatches: list[Dispatch]) -> Dispatch | None:
-    """The next stage of this request, when its task would go to this task's own queue
-    (NLU -> cache_check): a worker of this queue would take it anyway, so it runs now, in
-    this process, instead of making a trip through the broker and waiting behind the
-    queue's backlog. The row is committed first, as for a send: should this process die,
-    the watchdog finds the stage's message missing and sends it."""
+def runs_here(
+    stage: Stage,
+    request_id: str,
+    dispatches: list[Dispatch],
+    consumed: Collection[str],
+    seconds_left: float,
+    hard_limits: Mapping[Stage, float],
+) -> Dispatch | None:
+    """The next stage of this request, when this worker consumes its queue and what is
+    left of this delivery's soft time limit (`seconds_left`) covers that stage's hard one
+    (`hard_limits`), so it ends before the message's limit could fire: NLU ->
+    cache_check on the fast worker, script -> audio on the generation worker. This worker
+    would take it anyway, so it runs now, in this process, instead of making a trip
+    through the broker and waiting behind the queue's backlog. A stage whose limit does
+    not fit (the video after the audio, the script after the cache check) is sent. The
+    row is committed first, as for a send: should this process die, the watchdog finds
+    the stage's message missing and sends it."""
     order = list(Stage)  # the order a request goes through the stages
     ahead = [
         d
         for d in dispatches
         if d.request_id == request_id
         and order.index(d.stage) > order.index(stage)
-        and QUEUE_FOR_STAGE[d.stage] == QUEUE_FOR_STAGE[stage]
+        and QUEUE_FOR_STAGE[d.stage] in consumed
     ]
-    return ahead[0] if len(ahead) == 1 else None
+    if len(ahead) != 1 or hard_limits[ahead[0].stage] > seconds_left:
+        return None
+    return ahead[0]
 
 
 def task_name(stage: Stage) -> str:

@@ -21,9 +21,10 @@ from pipeline.retry import RetryPolicy, Verdict
 from pipeline.runner import StageSpec
 from pipeline.stages import SPECS
 from pipeline.stages.limits import TIME_LIMITS
-from pipeline.states import Stage
+from pipeline.states import STAGE_FOR_STATUS, Stage
+from pipeline.states import Status as PipelineStatus
 from workers import metrics, tracing
-from workers.app import app, task_name
+from workers.app import app, consumed_queues, task_name
 from workers.client import enqueue, send
 from workers.policy import retry_policy, vividly_task
 from workers.routing import runs_here
@@ -42,15 +43,19 @@ class Settled:
     retry_in: float | None = None
     why: str = ""
     error_type: str | None = None
+    found: PipelineStatus | None = None  # a skipped delivery: the status it found
 
 
 def execute(task: Task, stage: Stage, request_id: str) -> None:
     """One delivery of a stage's task: run it; on failure, ask the retry policy what the
     error means and settle it on the row (retry, fail, or wait for the database). A next
-    stage of the request that goes to this same queue runs here too (`runs_here`)."""
+    stage of the request that this worker would take anyway, and whose hard time limit
+    fits in what is left of this message's soft one, runs here too (`runs_here`)."""
     rt = get_runtime()
     lease = Lease(task.request.id or f"local:{request_id}", task.request.retries)
-    _deliver(task, rt, stage, request_id, lease, tracing.context_from(task.request))
+    # A stage run in this delivery must end before the message's soft limit could fire.
+    deadline = time.monotonic() + TIME_LIMITS[stage][0]
+    _deliver(task, rt, stage, request_id, lease, deadline, tracing.context_from(task.request))
 
 
 def _deliver(
@@ -59,6 +64,7 @@ def _deliver(
     stage: Stage,
     request_id: str,
     lease: Lease,
+    deadline: float,
     message: Any = None,
 ) -> None:
     """Run a stage in its span, then send what it decided. Without `message` (the trace
@@ -91,10 +97,27 @@ def _deliver(
                 return
             raise task.retry(countdown=settled.retry_in)
         # Sent inside the span: the next stage's message carries this span's context.
-        here = runs_here(stage, request_id, settled.dispatches)
+        left = deadline - time.monotonic()
+        here = runs_here(stage, request_id, settled.dispatches, _consumed(), left, HARD_LIMITS)
+        if settled.found in STAGE_FOR_STATUS:
+            # This message came back (its worker died) after its stage had completed: the
+            # stage it ran next in the same delivery lost its process too, and nothing
+            # else would send it before the watchdog. Its claim (same message, so at once,
+            # a crash counted) takes it up again; a live lease of another worker refuses it.
+            later = Dispatch(STAGE_FOR_STATUS[settled.found], request_id)
+            here = runs_here(stage, request_id, [later], _consumed(), left, HARD_LIMITS)
         send(d for d in settled.dispatches if d is not here)
         if here is not None:
-            _deliver(task, rt, here.stage, request_id, lease)
+            _deliver(task, rt, here.stage, request_id, lease, deadline)
+
+
+HARD_LIMITS = {stage: hard for stage, (_, hard) in TIME_LIMITS.items()}
+
+
+@functools.cache
+def _consumed() -> frozenset[str]:
+    """The queues this worker consumes: set before the pool forks, the same for life."""
+    return frozenset(consumed_queues())
 
 
 def _execute(
@@ -112,7 +135,7 @@ def _execute(
     try:
         work = runner.run_stage(spec, rt.context, request_id, lease)
         run = rt.run(work if limit is None else asyncio.wait_for(work, limit))
-        settled = Settled(run.outcome, run.error_kind, list(run))
+        settled = Settled(run.outcome, run.error_kind, list(run), found=run.found)
         if "cache" in run.notes:
             metrics.record_cache(run.notes["cache"])
     except LeaseLost:

@@ -75,18 +75,22 @@ async def test_killed_worker_is_rescued_by_the_watchdog_once_its_lease_dies(
     from workers.app import app
     from workers.client import send
 
-    # Only a victim worker consumes the audio queue for now.
-    app.control.cancel_consumer("audio", destination=[worker.name], reply=True)
+    # Only a victim worker consumes the script and audio queues for now: it narrates in
+    # the script message's delivery (runs_here), so no audio message exists to come back.
+    for queue in ("script", "audio"):
+        app.control.cancel_consumer(queue, destination=[worker.name], reply=True)
     try:
-        with WorkerProcess.start(concurrency=1, queues="audio") as victim:
+        with WorkerProcess.start(concurrency=1, queues="script,audio") as victim:
             fakes.set_failure("speech", "slow 30")
             _, query = fresh_topic()
             rid = await api.submit_request(STUDENT, query)
             await asyncio.to_thread(wait_for, lambda: fakes.callers("speech"), 30)
+            assert set(fakes.callers("speech")) <= set(victim.children())
             victim.kill()  # main process and child: the message stays unacked in Redis
         fakes.set_failure("speech", None)
     finally:
-        app.control.add_consumer("audio", destination=[worker.name], reply=True)
+        for queue in ("script", "audio"):
+            app.control.add_consumer(queue, destination=[worker.name], reply=True)
 
     assert row(rid)["status"] == "generating_audio"
     # Nothing is re-sent while the dead worker's lease still runs (LEASE_SECONDS=3) …

@@ -62,16 +62,18 @@ async def test_second_identical_request_is_a_full_cache_hit(api) -> None:
     assert fakes.calls("script") == 1
 
 
-async def test_cache_check_runs_in_the_nlu_delivery_without_a_message_of_its_own(api) -> None:
-    # Both stages are on the nlu queue: the worker that ran NLU would take the cache check
-    # anyway, so it runs it at once instead of queueing it behind the NLU backlog.
+async def test_a_next_stage_this_worker_takes_runs_in_the_same_delivery(api) -> None:
+    # The session's worker takes every queue: the worker that ran NLU would take the cache
+    # check anyway, and the one that wrote the script the audio, so each runs at once
+    # instead of queueing behind a backlog. The video (600 s) never fits in what is left
+    # of the audio's time: it is a message of its own.
     _, query = fresh_topic()
     with BrokerTap() as tap:
         miss = await settle(await api.submit_request(STUDENT, query))
         hit = await settle(await api.submit_request(STUDENT, query))
     assert history(miss) == FULL_MISS
     assert history(hit) == ["nlu_processing", "cache_check", "completed"] and hit["cache_hit"]
-    stages = ["pipeline.nlu", "pipeline.script", "pipeline.audio", "pipeline.video"]
+    stages = ["pipeline.nlu", "pipeline.script", "pipeline.video"]
     assert task_names(tap.commands, miss["id"]) == stages
     assert task_names(tap.commands, hit["id"]) == ["pipeline.nlu"]
 
