@@ -20,7 +20,7 @@ from pipeline.errors import LeaseLost, StageError, TransientStageError
 from pipeline.retry import RetryPolicy, Verdict
 from pipeline.runner import StageSpec
 from pipeline.stages import SPECS
-from pipeline.stages.limits import TIME_LIMITS
+from pipeline.stages.limits import HARD_LIMITS, TIME_LIMITS
 from pipeline.states import STAGE_FOR_STATUS, Stage
 from pipeline.states import Status as PipelineStatus
 from workers import metrics, tracing
@@ -97,21 +97,18 @@ def _deliver(
                 return
             raise task.retry(countdown=settled.retry_in)
         # Sent inside the span: the next stage's message carries this span's context.
-        left = deadline - time.monotonic()
-        here = runs_here(stage, request_id, settled.dispatches, _consumed(), left, HARD_LIMITS)
+        nexts = settled.dispatches
         if settled.found in STAGE_FOR_STATUS:
             # This message came back (its worker died) after its stage had completed: the
             # stage it ran next in the same delivery lost its process too, and nothing
             # else would send it before the watchdog. Its claim (same message, so at once,
             # a crash counted) takes it up again; a live lease of another worker refuses it.
-            later = Dispatch(STAGE_FOR_STATUS[settled.found], request_id)
-            here = runs_here(stage, request_id, [later], _consumed(), left, HARD_LIMITS)
+            nexts = [Dispatch(STAGE_FOR_STATUS[settled.found], request_id)]
+        left = deadline - time.monotonic()
+        here = runs_here(stage, request_id, nexts, _consumed(), left, HARD_LIMITS)
         send(d for d in settled.dispatches if d is not here)
         if here is not None:
             _deliver(task, rt, here.stage, request_id, lease, deadline)
-
-
-HARD_LIMITS = {stage: hard for stage, (_, hard) in TIME_LIMITS.items()}
 
 
 @functools.cache

@@ -13,10 +13,9 @@ import asyncio
 import os
 import secrets
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, NoReturn
 from urllib.parse import unquote, urlsplit
 
 from pipeline.errors import PermanentStageError, TransientStageError
@@ -153,7 +152,7 @@ class LocalStorage:
         loop = asyncio.get_running_loop()
         if self._written and self._written[0].loop is not loop:
             self._sync_written()  # left by a loop that stopped before its turn came
-        written = _Written(*_write_temp(target, data), target, loop)
+        written = _Written(*_write_temp(target, lambda out: out.write(data)), target, loop)
         self._written.append(written)
         if len(self._written) == 1:
             written.loop.call_soon(self._sync_next_turn, loop)
@@ -176,19 +175,10 @@ class LocalStorage:
         written, self._written = self._written, []
         for w in written:
             try:
-                try:
-                    os.fsync(w.fd)
-                finally:
-                    os.close(w.fd)
-                os.replace(w.tmp, w.target)
+                _put_in_place(w.fd, w.tmp, w.target)
             except Exception as e:  # every writer hears how its own file went
-                Path(w.tmp).unlink(missing_ok=True)
-                error: Exception = e
-                if isinstance(e, OSError):
-                    error = TransientStageError("could not write to local storage")
-                    error.__cause__ = e
                 if not w.done.done():
-                    w.done.set_exception(error)
+                    w.done.set_exception(e)
                 continue
             if not w.done.done():  # its writer may have been cancelled meanwhile
                 w.done.set_result(None)
@@ -208,9 +198,9 @@ class _Written:
         self.done: asyncio.Future[None] = loop.create_future()
 
 
-def _write_temp(target: Path, data: bytes) -> tuple[int, str]:
-    """A new temp file beside `target` (its folder made if need be) holding `data`: its
-    open descriptor, not yet synced, and its path."""
+def _write_temp(target: Path, write: Callable[[IO[bytes]], object]) -> tuple[int, str]:
+    """A new temp file beside `target` (its folder made if need be) holding what `write`
+    writes: its open descriptor, not yet synced, and its path."""
     tmp = f"{target.parent}{os.sep}.{target.name}.{secrets.token_hex(6)}.tmp"
     try:
         try:
@@ -222,14 +212,33 @@ def _write_temp(target: Path, data: bytes) -> tuple[int, str]:
         raise TransientStageError("could not write to local storage") from e
     try:
         os.fchmod(fd, LOCAL_FILE_MODE)  # whatever the process's umask
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as e:
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            write(out)
+    except BaseException as e:
         os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
-        raise TransientStageError("could not write to local storage") from e
+        _failed(tmp, e)
     return fd, tmp
+
+
+def _put_in_place(fd: int, tmp: str, target: Path) -> None:
+    """fsync the temp file, then rename it over `target`: durable before it is visible,
+    so a reader never sees half a file and a crash leaves the old object or the new one."""
+    try:
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except BaseException as e:
+        _failed(tmp, e)
+
+
+def _failed(tmp: str, error: BaseException) -> NoReturn:
+    """Remove the temp file of a write that failed; a system error is transient."""
+    Path(tmp).unlink(missing_ok=True)
+    if isinstance(error, OSError):
+        raise TransientStageError("could not write to local storage") from error
+    raise error
 
 
 _TEMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
@@ -240,23 +249,5 @@ def _size_of(path: Path) -> int:
 
 
 def _write_atomic(target: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write through a temp file in the target's directory, then rename over the target,
-    so a reader never sees half a file and a crash leaves no truncated object."""
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    except OSError as e:
-        raise TransientStageError("could not write to local storage") from e
-    try:
-        with os.fdopen(fd, "wb") as out:
-            write(out)
-            out.flush()
-            # Durable before the database row that points at it is committed.
-            os.fsync(out.fileno())
-        os.chmod(tmp, LOCAL_FILE_MODE)
-        os.replace(tmp, target)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError):
-            raise TransientStageError("could not write to local storage") from e
-        raise
+    """A large object, in a thread: written beside its place, then put in place."""
+    _put_in_place(*_write_temp(target, write), target)

@@ -11,3 +11,5 @@ TIME_LIMITS: dict[Stage, tuple[float, float]] = {
     Stage.audio: (55.0, 60.0),
     Stage.video: (570.0, 600.0),
 }
+
+HARD_LIMITS: dict[Stage, float] = {stage: hard for stage, (_, hard) in TIME_LIMITS.items()}

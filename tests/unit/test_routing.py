@@ -8,12 +8,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pipeline.dispatch import Dispatch
+from pipeline.stages.limits import HARD_LIMITS as HARD
 from pipeline.stages.limits import TIME_LIMITS
 from pipeline.states import Stage
 from workers.routing import QUEUE_FOR_STAGE, QUEUES, runs_here
 
 RID, OTHER = "req_0000000000000001", "req_0000000000000002"
-HARD = {stage: hard for stage, (_, hard) in TIME_LIMITS.items()}
 EVERY_QUEUE = frozenset(QUEUES)
 FAST = frozenset({"watchdog", "nlu"})  # docker-compose.yml's workers
 GENERATION = frozenset({"audio", "script"})
