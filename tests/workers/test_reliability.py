@@ -61,9 +61,13 @@ def assert_healthy(tally: chaos.Tally, *, allow_poison: bool = False) -> None:
     print(tally.line())
     assert tally.not_terminal == 0, tally.details
     assert tally.duplicate_content == 0
-    assert tally.degraded == 0, tally.details
+    # Every failure and every degraded lesson must be explained: with `allow_poison`, a
+    # stage killed three times on one request is poison by design, and poison in the
+    # video stage degrades the lesson to its script and audio instead of failing it.
     unexplained = [d for d in tally.details if not (allow_poison and POISON_TEXT in d)]
     assert unexplained == []
+    if not allow_poison:
+        assert tally.degraded == 0, tally.details
 
 
 async def test_random_sigkills_of_children_and_whole_workers(api) -> None:
