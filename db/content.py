@@ -1,7 +1,7 @@
 """Every statement on generated_content: the cache lookups and writes of the stage path,
 the key of a content for regeneration, and the nightly stats refresh.
 
-One idiom: plain SQL in `text()`, built once (the stage path's reason, see db/requests.py).
+One idiom: plain SQL sent by asyncpg, built once (the stage path's reason, see db/requests.py).
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.driver import Record, Sql
 
 
 @dataclass(frozen=True)
@@ -49,8 +50,7 @@ class ContentKey:
     style: str
 
 
-def _content_row(row: Any) -> ContentRow:
-    c = row._mapping
+def _content_row(c: Record) -> ContentRow:
     return ContentRow(
         id=c["id"],
         cache_key=c["cache_key"],
@@ -66,18 +66,18 @@ def _content_row(row: Any) -> ContentRow:
     )
 
 
-_BY_KEY = text("SELECT * FROM generated_content WHERE cache_key = :key")
-_BY_ID = text("SELECT * FROM generated_content WHERE id = :id")
+_BY_KEY = Sql("SELECT * FROM generated_content WHERE cache_key = :key")
+_BY_ID = Sql("SELECT * FROM generated_content WHERE id = :id")
 # The content review gate: report_issue feedback since the last review decision, the
 # decision itself (generation_metadata.review keeps when and by whom), and the list staff
 # work from. Never a comment's text: only counts.
-_REPORTS_SINCE_REVIEW = text("""
+_REPORTS_SINCE_REVIEW = Sql("""
     SELECT count(*) FROM feedback f JOIN generated_content g ON g.id = f.content_id
     WHERE f.content_id = :id AND f.feedback_type = 'report_issue'
       AND f.created_at > coalesce(CAST(g.generation_metadata #>> '{review,at}' AS timestamptz),
                                   '-infinity')
 """)
-_SET_REVIEW = text("""
+_SET_REVIEW = Sql("""
     UPDATE generated_content
     SET manual_review_status = CAST(:status AS text),
         generation_metadata = coalesce(generation_metadata, '{}'::jsonb)
@@ -88,14 +88,14 @@ _SET_REVIEW = text("""
     RETURNING id
 """)
 # quality_score (0.00-1.00): the lesson's mean star rating over 5, from its feedback.
-_RESCORE = text("""
+_RESCORE = Sql("""
     UPDATE generated_content
     SET quality_score = (SELECT round(avg(f.rating) / 5.0, 2) FROM feedback f
                          WHERE f.content_id = :id AND f.rating IS NOT NULL)
     WHERE id = :id
     RETURNING quality_score
 """)
-_FLAGGED = text("""
+_FLAGGED = Sql("""
     SELECT g.id, g.topic_id, g.interest_id, g.style, g.cache_key, g.quality_score,
            g.generation_metadata #>> '{review,at}' AS flagged_at,
            (SELECT count(*) FROM feedback f
@@ -103,7 +103,7 @@ _FLAGGED = text("""
     FROM generated_content g WHERE g.manual_review_status = 'flagged'
     ORDER BY g.generation_metadata #>> '{review,at}' LIMIT :limit
 """)
-_RETIRE_ONE = text("""
+_RETIRE_ONE = Sql("""
     UPDATE generated_content
     SET cache_key = 'retired:' || id,
         generation_metadata = COALESCE(generation_metadata, '{}'::jsonb)
@@ -113,7 +113,7 @@ _RETIRE_ONE = text("""
 # Retired content keeps its row (feedback and progress point at it) under a key no lookup
 # asks for, so the next request for it generates anew. Content a live request still
 # works on is left alone.
-_RETIRE = text("""
+_RETIRE = Sql("""
     UPDATE generated_content AS g
     SET cache_key = 'retired:' || g.id,
         generation_metadata = COALESCE(g.generation_metadata, '{}'::jsonb)
@@ -127,9 +127,9 @@ _RETIRE = text("""
           WHERE cr.generated_content_id = g.id AND cr.status NOT IN ('completed', 'failed'))
     RETURNING g.id
 """)
-_KEY_OF = text("SELECT topic_id, interest_id, style FROM generated_content WHERE id = :id")
+_KEY_OF = Sql("SELECT topic_id, interest_id, style FROM generated_content WHERE id = :id")
 # Insert the vivid_now row of a key, or refresh its script and audio.
-_SAVE_FAST_PATH = text("""
+_SAVE_FAST_PATH = Sql("""
     INSERT INTO generated_content AS g
         (id, topic_id, interest_id, style, cache_key, content_type, script_url, audio_url,
          duration_seconds, generation_metadata)
@@ -147,16 +147,16 @@ _SAVE_FAST_PATH = text("""
                               || excluded.generation_metadata
     RETURNING id
 """)
-_SAVE_VIDEO = text("""
+_SAVE_VIDEO = Sql("""
     UPDATE generated_content SET
         content_type = 'vivid_learning', video_url = :video_url,
         thumbnail_url = :thumbnail_url, duration_seconds = :duration, file_size_bytes = :size,
         generation_metadata = coalesce(generation_metadata, '{}'::jsonb) || CAST(:meta AS jsonb)
     WHERE id = :id
 """)
-_NEXT_IDS = text("SELECT id FROM generated_content WHERE id > :after ORDER BY id LIMIT :limit")
+_NEXT_IDS = Sql("SELECT id FROM generated_content WHERE id > :after ORDER BY id LIMIT :limit")
 # Only rows whose figures changed are written.
-_REFRESH_STATS = text("""
+_REFRESH_STATS = Sql("""
     UPDATE generated_content gc
     SET average_rating = s.avg_rating, completion_count = s.completions
     FROM (
@@ -178,7 +178,7 @@ class ContentStore:
         self.s = conn
 
     async def by_key(self, cache_key: str) -> ContentRow | None:
-        row = (await self.s.execute(_BY_KEY, {"key": cache_key})).one_or_none()
+        row = await _BY_KEY.row(self.s, {"key": cache_key})
         return _content_row(row) if row else None
 
     async def retire(
@@ -186,36 +186,36 @@ class ContentStore:
     ) -> list[str]:
         """Take matching content out of the cache (see _RETIRE); the ids retired."""
         params = {"topic": topic_id, "interest": interest_id, "version": version}
-        return [r[0] for r in await self.s.execute(_RETIRE, params)]
+        return [r[0] for r in await _RETIRE.rows(self.s, params)]
 
     async def reports_since_review(self, content_id: str) -> int:
-        return int((await self.s.execute(_REPORTS_SINCE_REVIEW, {"id": content_id})).scalar_one())
+        return int(await _REPORTS_SINCE_REVIEW.value(self.s, {"id": content_id}))
 
     async def set_review(
         self, content_id: str, status: str, *, by: str | None, reports: int = 0
     ) -> bool:
         params = {"id": content_id, "status": status, "by": by, "reports": reports}
-        return (await self.s.execute(_SET_REVIEW, params)).one_or_none() is not None
+        return await _SET_REVIEW.row(self.s, params) is not None
 
     async def rescore(self, content_id: str) -> Decimal | None:
         """Recompute quality_score from the lesson's ratings; the new score (None: none)."""
-        found = (await self.s.execute(_RESCORE, {"id": content_id})).one_or_none()
+        found = await _RESCORE.row(self.s, {"id": content_id})
         return found[0] if found else None
 
     async def flagged(self, limit: int = 100) -> list[FlaggedContent]:
-        rows = await self.s.execute(_FLAGGED, {"limit": limit})
+        rows = await _FLAGGED.rows(self.s, {"limit": limit})
         return [FlaggedContent(*r) for r in rows]
 
     async def retire_one(self, content_id: str) -> None:
         """Out of the cache (its row stays for the feedback and progress that point at it)."""
-        await self.s.execute(_RETIRE_ONE, {"id": content_id})
+        await _RETIRE_ONE.run(self.s, {"id": content_id})
 
     async def get(self, content_id: str) -> ContentRow | None:
-        row = (await self.s.execute(_BY_ID, {"id": content_id})).one_or_none()
+        row = await _BY_ID.row(self.s, {"id": content_id})
         return _content_row(row) if row else None
 
     async def key_of(self, content_id: str) -> ContentKey | None:
-        row = (await self.s.execute(_KEY_OF, {"id": content_id})).one_or_none()
+        row = await _KEY_OF.row(self.s, {"id": content_id})
         return ContentKey(row[0], row[1], row[2]) if row else None
 
     async def save_fast_path(
@@ -241,7 +241,7 @@ class ContentStore:
             "duration": duration_seconds,
             "meta": json.dumps(generation_metadata),
         }
-        return str((await self.s.execute(_SAVE_FAST_PATH, params)).scalar_one())
+        return str(await _SAVE_FAST_PATH.value(self.s, params))
 
     async def save_video(
         self,
@@ -261,13 +261,12 @@ class ContentStore:
             "size": file_size_bytes,
             "meta": json.dumps(generation_metadata),
         }
-        await self.s.execute(_SAVE_VIDEO, params)
+        await _SAVE_VIDEO.run(self.s, params)
 
     async def refresh_stats(self, after_id: str, limit: int) -> tuple[int, str | None]:
         """Recompute average_rating and completion_count for the next `limit` contents by
         id. Returns (rows updated, last id seen)."""
-        ids = [r[0] for r in await self.s.execute(_NEXT_IDS, {"after": after_id, "limit": limit})]
+        ids = [r[0] for r in await _NEXT_IDS.rows(self.s, {"after": after_id, "limit": limit})]
         if not ids:
             return 0, None
-        result = await self.s.execute(_REFRESH_STATS, {"ids": ids})
-        return int(getattr(result, "rowcount", 0) or 0), ids[-1]
+        return await _REFRESH_STATS.run(self.s, {"ids": ids}), ids[-1]

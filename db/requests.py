@@ -1,10 +1,12 @@
 """Every statement on content_requests (and its side table request_execution): the
 stage path, the watchdog, retention, failure listings and the metrics counts.
 
-One idiom: plain SQL in `text()`, built once at import. The stage path runs several of
-these per task, and an ORM-enabled or per-call-built statement costs up to a millisecond
-of Python each in compilation and cache-key generation (measured by bench/, profile in
-the closing note of issue 8); the rest follow suit so the module reads one way.
+One idiom: plain SQL with `:name` parameters, built once at import and sent by asyncpg
+on the pooled connection (db/driver.py). The stage path runs several of these per task:
+an ORM-enabled or per-call-built statement costs up to a millisecond of Python each in
+compilation and cache-key generation, and SQLAlchemy's execution path of a `text()`
+twice what asyncpg's own does (measured by bench/, closing notes of issue 8); the rest
+follow suit so the module reads one way.
 
 Status changes are compare-and-set: `UPDATE … WHERE id = :id AND status = :from`; no row
 back means another worker moved the request first (StaleClaim). The legal edges are
@@ -22,9 +24,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.driver import Record, Sql
 from pipeline import request_meta as M
 from pipeline.errors import StaleClaim
 from pipeline.states import STAGE_FOR_STATUS, Stage, Status, check
@@ -68,8 +70,7 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(8)}"
 
 
-def _request_row(row: Any) -> RequestRow:
-    r = row._mapping
+def _request_row(r: Record) -> RequestRow:
     return RequestRow(
         id=r["id"],
         student_id=r["student_id"],
@@ -123,7 +124,7 @@ class Claim:
 # lease on its execution row unless another live lease holds it. An earlier lease still
 # set means that claim died without completing or releasing (its worker was killed): a
 # crash, unless it is this same message's earlier try that scheduled this retry.
-_CLAIM = text("""
+_CLAIM = Sql("""
     WITH r AS (
         SELECT * FROM content_requests
         WHERE id = :id AND status = ANY(CAST(:statuses AS request_status[]))
@@ -162,7 +163,7 @@ _CLAIM = text("""
 
 # Renewing the lease also reads whether the caller cancelled the request meanwhile, so
 # a long provider call is abandoned at the next beat at no extra round trip.
-_HEARTBEAT = text(f"""
+_HEARTBEAT = Sql(f"""
     UPDATE request_execution e
     SET lease_expires_at = clock_timestamp() + make_interval(secs => :lease),
         heartbeat_at = clock_timestamp()
@@ -172,7 +173,7 @@ _HEARTBEAT = text(f"""
 """)
 
 # A request in progress is marked cancelled; the delivery that holds it ends it.
-_MARK_CANCEL = text("""
+_MARK_CANCEL = Sql("""
     UPDATE content_requests SET metadata = coalesce(metadata, '{}'::jsonb) || CAST(:patch AS jsonb)
     WHERE id = :id AND status = CAST(:status AS request_status)
     RETURNING id
@@ -180,20 +181,20 @@ _MARK_CANCEL = text("""
 
 # A follower attached to this leader: the leader's own statements return the mark, so it
 # looks for followers only when it has some (most leaders never do).
-_MARK_FOLLOWED = text(f"""
+_MARK_FOLLOWED = Sql(f"""
     UPDATE content_requests
     SET metadata = coalesce(metadata, '{{}}'::jsonb) || '{{"{M.FOLLOWED}": true}}'::jsonb
     WHERE id = :id AND NOT coalesce(metadata ? '{M.FOLLOWED}', false)
 """)
 
-_LEASED = text("""
+_LEASED = Sql("""
     SELECT 1 FROM request_execution
     WHERE request_id = :id AND lease_task_id IS NOT NULL AND lease_expires_at >= clock_timestamp()
 """)
 
 # A transient failure under the lease: count the attempt, let the lease go and note
 # when the retry's message is due (the watchdog measures "lost" from then).
-_RELEASE_FOR_RETRY = text("""
+_RELEASE_FOR_RETRY = Sql("""
     WITH e AS (
         UPDATE request_execution
         SET lease_task_id = NULL, lease_try = NULL, lease_expires_at = NULL,
@@ -208,14 +209,14 @@ _RELEASE_FOR_RETRY = text("""
     SELECT attempts FROM e
 """)
 
-_LEASE_STATE = text("""
+_LEASE_STATE = Sql("""
     SELECT lease_task_id = :task_id AND lease_try = :try AS ours,
            lease_task_id IS NULL OR lease_expires_at < clock_timestamp() AS free,
            attempts
     FROM request_execution WHERE request_id = :id
 """)
 
-_NOTE_DISPATCHED = text("""
+_NOTE_DISPATCHED = Sql("""
     INSERT INTO request_execution AS e (request_id, stage, dispatched_at)
     VALUES (:id, :stage, clock_timestamp())
     ON CONFLICT (request_id) DO UPDATE SET dispatched_at = excluded.dispatched_at
@@ -260,10 +261,10 @@ _EXECUTION_RESET = """
 """
 
 
-def _patch_sql(guard: str) -> Any:
+def _patch_sql(guard: str) -> Sql:
     """UPDATE of a request that stays in its status (metadata, cache_hit); its lease is
     released and it counts as dispatched now."""
-    return text(f"""
+    return Sql(f"""
     WITH t AS (
         UPDATE content_requests
         SET metadata = (coalesce(metadata, '{{}}'::jsonb) - CAST(:drop AS text[]))
@@ -286,11 +287,11 @@ _PATCH = _patch_sql("")
 _PATCH_LEASED = _patch_sql(_LEASE_GUARD + _CANCEL_GUARD)
 
 
-_LOAD = text("SELECT * FROM content_requests WHERE id = :id AND deleted_at IS NULL")
-_LOAD_FOR_UPDATE = text(
+_LOAD = Sql("SELECT * FROM content_requests WHERE id = :id AND deleted_at IS NULL")
+_LOAD_FOR_UPDATE = Sql(
     "SELECT * FROM content_requests WHERE id = :id AND deleted_at IS NULL FOR UPDATE"
 )
-_CREATE = text("""
+_CREATE = Sql("""
     INSERT INTO content_requests
         (id, student_id, original_query, topic_id, interest_id, style, status, metadata)
     VALUES (:id, :student_id, :query, :topic_id, :interest_id, :style,
@@ -298,7 +299,7 @@ _CREATE = text("""
 """)
 # A new request from a student, in one statement: the student must be an active student
 # and a named interest must exist, or no row is written (the caller says which).
-_SUBMIT = text("""
+_SUBMIT = Sql("""
     INSERT INTO content_requests
         (id, student_id, original_query, interest_id, style, status, metadata, idempotency_key)
     SELECT :id, u.id, :query, CAST(:interest_id AS text), :style, CAST(:status AS request_status),
@@ -313,10 +314,10 @@ _SUBMIT = text("""
     ON CONFLICT (student_id, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING id
 """)
-_BY_IDEMPOTENCY_KEY = text(
+_BY_IDEMPOTENCY_KEY = Sql(
     "SELECT id FROM content_requests WHERE student_id = :student_id AND idempotency_key = :key"
 )
-_INFLIGHT_LEADER = text("""
+_INFLIGHT_LEADER = Sql("""
     SELECT * FROM content_requests
     WHERE metadata->>'cache_key' = :key AND metadata->>'role' = 'leader'
       AND status IN ('generating_script', 'generating_audio', 'fast_path_ready',
@@ -324,13 +325,13 @@ _INFLIGHT_LEADER = text("""
       AND id <> :exclude AND deleted_at IS NULL
     ORDER BY created_at LIMIT 1
 """)
-_FOLLOWERS = text("""
+_FOLLOWERS = Sql("""
     SELECT * FROM content_requests
     WHERE metadata->>'leader_id' = :leader AND metadata->>'role' = 'follower'
       AND status = ANY(CAST(:statuses AS request_status[]))
 """)
-_STATUS_OF = text("SELECT status::text FROM content_requests WHERE id = :id")
-_SERVED = text("""
+_STATUS_OF = Sql("SELECT status::text FROM content_requests WHERE id = :id")
+_SERVED = Sql("""
     SELECT id, original_query, topic_id, interest_id, style FROM content_requests
     WHERE student_id = :student AND generated_content_id = :content AND deleted_at IS NULL
     ORDER BY created_at DESC, id DESC LIMIT 1
@@ -339,7 +340,7 @@ COUNTS_BY_STATUS = (
     "SELECT status::text, count(*) FROM content_requests WHERE deleted_at IS NULL GROUP BY status"
 )
 
-_UNATTENDED = text("""
+_UNATTENDED = Sql("""
     SELECT r.id, (e.lease_task_id IS NOT NULL
                   AND e.lease_expires_at < clock_timestamp()
                   AND (e.dispatched_at IS NULL
@@ -375,11 +376,11 @@ _UNATTENDED = text("""
     LIMIT :limit
     FOR UPDATE OF r SKIP LOCKED
 """)
-_WAITING_FOR_REVIEW = text(f"""
+_WAITING_FOR_REVIEW = Sql(f"""
     SELECT id FROM content_requests
     WHERE status = 'cache_check' AND deleted_at IS NULL AND metadata->>'{M.REVIEW_WAIT}' = :id
 """)
-_EXPIRED_CLARIFICATIONS = text("""
+_EXPIRED_CLARIFICATIONS = Sql("""
     SELECT id FROM content_requests
     WHERE status = 'needs_clarification' AND deleted_at IS NULL
       AND updated_at < now() - make_interval(secs => :age)
@@ -388,7 +389,7 @@ _EXPIRED_CLARIFICATIONS = text("""
 # Completed/failed, not yet soft-deleted, created before cutoff (the 002 index).
 # Archived without the student's words (the query, a clarification answer): the archive
 # outlives the scrub below, and analytics needs the topic, not the question.
-_FINISHED_BEFORE = text("""
+_FINISHED_BEFORE = Sql("""
     SELECT id, student_id, topic_id, interest_id, style, status, cache_hit,
            generated_content_id, error_message, retry_count, completed_at,
            metadata #- '{clarification,answer}' AS metadata, created_at, updated_at
@@ -396,12 +397,12 @@ _FINISHED_BEFORE = text("""
     WHERE deleted_at IS NULL AND status IN ('completed', 'failed') AND created_at < :cutoff
     ORDER BY created_at, id LIMIT :limit FOR UPDATE SKIP LOCKED
 """)
-_SOFT_DELETE = text(
+_SOFT_DELETE = Sql(
     "UPDATE content_requests SET deleted_at = now() WHERE id = ANY(:ids) AND deleted_at IS NULL"
 )
 # Soft-deleted rows keep no student text after the grace period: the query and any
 # clarification answer are blanked (original_query is NOT NULL), the retry key goes.
-_SCRUB = text("""
+_SCRUB = Sql("""
     UPDATE content_requests
     SET original_query = '', idempotency_key = NULL,
         metadata = (COALESCE(metadata, '{}'::jsonb) #- '{clarification,answer}')
@@ -413,7 +414,7 @@ _SCRUB = text("""
     )
     RETURNING id
 """)
-_FAILED = text("""
+_FAILED = Sql("""
     SELECT id, metadata->>'failed_stage' AS stage, metadata->>'error_kind' AS kind,
            error_message, retry_count, updated_at
     FROM content_requests
@@ -425,7 +426,7 @@ _FAILED = text("""
 
 
 @functools.lru_cache(maxsize=64)
-def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool, guard: str) -> Any:
+def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool, guard: str) -> Sql:
     """UPDATE … SET status = :to … WHERE id = :id AND status = :frm RETURNING *, with the
     metadata patch merged, keys dropped and the new status appended to metadata.history;
     the execution row starts over for the new stage in the same statement."""
@@ -434,7 +435,7 @@ def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool, gua
         sets.append("completed_at = now()")
     extra = "".join(f", {x}" for x in sets)
     guard = (_LEASE_GUARD if leased else "") + guard
-    return text(f"""
+    return Sql(f"""
         WITH t AS (
             UPDATE content_requests
             SET status = CAST(:to AS request_status),
@@ -468,7 +469,7 @@ class RequestStore:
 
     async def load(self, request_id: str, *, for_update: bool = False) -> RequestRow | None:
         sql = _LOAD_FOR_UPDATE if for_update else _LOAD
-        row = (await self.s.execute(sql, {"id": request_id})).one_or_none()
+        row = await sql.row(self.s, {"id": request_id})
         return _request_row(row) if row else None
 
     async def submit(
@@ -494,11 +495,13 @@ class RequestStore:
             "grade_key": M.GRADE_LEVEL,
             "history_key": M.HISTORY,
         }
-        return (await self.s.execute(_SUBMIT, params)).scalar_one_or_none()
+        created: str | None = await _SUBMIT.value(self.s, params)
+        return created
 
     async def by_idempotency_key(self, student_id: str, key: str) -> str | None:
         params = {"student_id": student_id, "key": key}
-        return (await self.s.execute(_BY_IDEMPOTENCY_KEY, params)).scalar_one_or_none()
+        found: str | None = await _BY_IDEMPOTENCY_KEY.value(self.s, params)
+        return found
 
     async def create(
         self,
@@ -522,7 +525,7 @@ class RequestStore:
             "status": str(status),
             "metadata": json.dumps(metadata),
         }
-        await self.s.execute(_CREATE, params)
+        await _CREATE.run(self.s, params)
         return request_id
 
     async def claim(
@@ -530,32 +533,29 @@ class RequestStore:
     ) -> Claim | None:
         """Take the work lease on a request in one of `statuses`, unless another live
         lease holds it. None means: wrong status, or someone else is working on it."""
-        row = (
-            await self.s.execute(
-                _CLAIM,
-                {
-                    "id": request_id,
-                    "statuses": [str(x) for x in statuses],
-                    "stage": str(STAGE_FOR_STATUS[statuses[0]]),
-                    "task_id": lease.task_id,
-                    "try": lease.attempt,
-                    "lease": lease_seconds,
-                },
-            )
-        ).one_or_none()
+        row = await _CLAIM.row(
+            self.s,
+            {
+                "id": request_id,
+                "statuses": [str(x) for x in statuses],
+                "stage": str(STAGE_FOR_STATUS[statuses[0]]),
+                "task_id": lease.task_id,
+                "try": lease.attempt,
+                "lease": lease_seconds,
+            },
+        )
         if row is None:
             return None
-        m = row._mapping
-        return Claim(_request_row(row), m["x_deliveries"], m["x_crashes"], m["x_attempts"])
+        return Claim(_request_row(row), row["x_deliveries"], row["x_crashes"], row["x_attempts"])
 
     async def heartbeat(self, request_id: str, lease: Lease, lease_seconds: float) -> Beat:
         """Renew the lease: still held, lost (another worker took it), or held by a
         request the caller has cancelled."""
         params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
-        found = (await self.s.execute(_HEARTBEAT, {**params, "lease": lease_seconds})).first()
+        found = await _HEARTBEAT.row(self.s, {**params, "lease": lease_seconds})
         if found is None:
             return Beat.lost
-        return Beat.cancelled if found.cancel else Beat.held
+        return Beat.cancelled if found["cancel"] else Beat.held
 
     async def mark_cancel(self, request_id: str, status: Status, *, deferred: bool) -> bool:
         """Ask the delivery working on the request to end it as cancelled (deferred: once
@@ -564,15 +564,15 @@ class RequestStore:
         if deferred:
             patch[M.CANCEL_DEFERRED] = True
         params = {"id": request_id, "status": str(status), "patch": json.dumps(patch)}
-        return (await self.s.execute(_MARK_CANCEL, params)).one_or_none() is not None
+        return await _MARK_CANCEL.row(self.s, params) is not None
 
     async def mark_followed(self, leader_id: str) -> None:
         """Note on a leader that a follower waits on it (metadata.followed)."""
-        await self.s.execute(_MARK_FOLLOWED, {"id": leader_id})
+        await _MARK_FOLLOWED.run(self.s, {"id": leader_id})
 
     async def leased(self, request_id: str) -> bool:
         """Whether a live lease holds the request (a worker is on it right now)."""
-        return (await self.s.execute(_LEASED, {"id": request_id})).one_or_none() is not None
+        return await _LEASED.row(self.s, {"id": request_id}) is not None
 
     async def release_for_retry(
         self, request_id: str, lease: Lease, countdown_seconds: float, *, counts: bool = True
@@ -582,20 +582,20 @@ class RequestStore:
         delivery does not hold the lease."""
         params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
         params |= {"countdown": countdown_seconds, "counts": counts}
-        found = await self.s.execute(_RELEASE_FOR_RETRY, params)
-        return found.scalar_one_or_none()
+        found: int | None = await _RELEASE_FOR_RETRY.value(self.s, params)
+        return found
 
     async def lease_state(self, request_id: str, lease: Lease) -> tuple[bool, bool, int]:
         """(held by this delivery, held by nobody live, attempts of the current stage)."""
         params = {"id": request_id, "task_id": lease.task_id, "try": lease.attempt}
-        row = (await self.s.execute(_LEASE_STATE, params)).one_or_none()
+        row = await _LEASE_STATE.row(self.s, params)
         if row is None:
             return False, True, 0
-        return bool(row.ours), bool(row.free), int(row.attempts)
+        return bool(row["ours"]), bool(row["free"]), int(row["attempts"])
 
     async def note_dispatched(self, request_id: str, stage: Stage) -> None:
         """A task for this request is about to be sent again (the watchdog)."""
-        await self.s.execute(_NOTE_DISPATCHED, {"id": request_id, "stage": str(stage)})
+        await _NOTE_DISPATCHED.run(self.s, {"id": request_id, "stage": str(stage)})
 
     async def transition(
         self,
@@ -647,7 +647,7 @@ class RequestStore:
         elif leased and to != Status.failed:
             guard = _CANCEL_GUARD
         sql = _transition_sql(tuple(sorted(values)), to == Status.completed, leased, guard)
-        row = (await self.s.execute(sql, params)).one_or_none()
+        row = await sql.row(self.s, params)
         if row is None:
             raise StaleClaim(request_id, frm)
         return _request_row(row)
@@ -675,24 +675,24 @@ class RequestStore:
         if lease is not None:
             sql = _PATCH_LEASED
             params.update(lease_task_id=lease.task_id, lease_try=lease.attempt)
-        return (await self.s.execute(sql, params)).one_or_none() is not None
+        return await sql.row(self.s, params) is not None
 
     # ---- single flight ---------------------------------------------------------------
 
     async def inflight_leader(self, cache_key: str, exclude: str) -> RequestRow | None:
         """The request currently generating content for this key, if any."""
         params = {"key": cache_key, "exclude": exclude}
-        row = (await self.s.execute(_INFLIGHT_LEADER, params)).one_or_none()
+        row = await _INFLIGHT_LEADER.row(self.s, params)
         return _request_row(row) if row else None
 
     async def waiting_for_review(self, content_id: str) -> list[str]:
         """The requests in cache_check waiting on this flagged content's review."""
-        rows = await self.s.execute(_WAITING_FOR_REVIEW, {"id": content_id})
+        rows = await _WAITING_FOR_REVIEW.rows(self.s, {"id": content_id})
         return [r[0] for r in rows]
 
     async def followers(self, leader_id: str, statuses: tuple[Status, ...]) -> list[RequestRow]:
         params = {"leader": leader_id, "statuses": [str(s) for s in statuses]}
-        return [_request_row(r) for r in await self.s.execute(_FOLLOWERS, params)]
+        return [_request_row(r) for r in await _FOLLOWERS.rows(self.s, params)]
 
     # ---- the watchdog, expiry and retention (bounded batches, SKIP LOCKED) -----------
 
@@ -709,24 +709,23 @@ class RequestStore:
         Followers whose leader is still working are waiting, not lost. Rows are locked
         (SKIP LOCKED) so two sweeps never pick the same request."""
         params = {"status": status, "lost_after": lost_after_seconds, "limit": limit}
-        return [dict(r._mapping) for r in await self.s.execute(_UNATTENDED, params)]
+        return [dict(r) for r in await _UNATTENDED.rows(self.s, params)]
 
     async def expired_clarifications(self, older_than_seconds: float, limit: int) -> list[str]:
         params = {"age": older_than_seconds, "limit": limit}
-        return [r[0] for r in await self.s.execute(_EXPIRED_CLARIFICATIONS, params)]
+        return [r[0] for r in await _EXPIRED_CLARIFICATIONS.rows(self.s, params)]
 
     async def finished_before(self, cutoff: datetime, limit: int) -> list[dict[str, Any]]:
         params = {"cutoff": cutoff, "limit": limit}
-        return [dict(r._mapping) for r in await self.s.execute(_FINISHED_BEFORE, params)]
+        return [dict(r) for r in await _FINISHED_BEFORE.rows(self.s, params)]
 
     async def soft_delete(self, ids: list[str]) -> int:
-        result = await self.s.execute(_SOFT_DELETE, {"ids": ids})
-        return int(getattr(result, "rowcount", 0) or 0)
+        return await _SOFT_DELETE.run(self.s, {"ids": ids})
 
     async def scrub_deleted_before(self, cutoff: datetime, limit: int) -> list[str]:
         """Blank the student text of up to `limit` requests soft-deleted before cutoff."""
         params = {"cutoff": cutoff, "limit": limit}
-        return [r[0] for r in await self.s.execute(_SCRUB, params)]
+        return [r[0] for r in await _SCRUB.rows(self.s, params)]
 
     # ---- for ops, regeneration and metrics -------------------------------------------
 
@@ -735,13 +734,14 @@ class RequestStore:
     ) -> list[dict[str, Any]]:
         """Failed requests, newest first: ids, stage, error kind and message (no query text)."""
         params = {"stage": stage, "since": since, "limit": limit}
-        return [dict(r._mapping) for r in await self.s.execute(_FAILED, params)]
+        return [dict(r) for r in await _FAILED.rows(self.s, params)]
 
     async def served(self, student_id: str, content_id: str) -> SourceRequest | None:
         """The student's most recent request that was served this content."""
         params = {"student": student_id, "content": content_id}
-        row = (await self.s.execute(_SERVED, params)).one_or_none()
+        row = await _SERVED.row(self.s, params)
         return SourceRequest(*row) if row else None
 
     async def status_of(self, request_id: str) -> str | None:
-        return (await self.s.execute(_STATUS_OF, {"id": request_id})).scalar_one_or_none()
+        status: str | None = await _STATUS_OF.value(self.s, {"id": request_id})
+        return status

@@ -14,6 +14,8 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from db.driver import driver
+
 
 class SessionSettings(Protocol):
     database_url: str
@@ -82,6 +84,19 @@ async def single_statements(engine: AsyncEngine) -> AsyncIterator[AsyncConnectio
 
 @asynccontextmanager
 async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One transaction: committed on normal exit, rolled back on error."""
-    async with engine.begin() as conn:
-        yield conn
+    """One transaction: committed on normal exit, rolled back on error.
+
+    asyncpg opens and ends it on the connection (~130 µs of CPU against ~400 through
+    SQLAlchemy's, db/driver.py). SQLAlchemy sees an autocommit connection, so statements
+    it sends (and its savepoints) run inside this transaction as they would in its own."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        pg = driver(conn)
+        try:
+            async with pg.transaction():
+                yield conn
+        finally:
+            # A transaction still open here was interrupted while it ended (a cancelled
+            # COMMIT): the connection must never go back to the pool with it.
+            if not pg.is_closed() and pg.is_in_transaction():
+                await conn.invalidate()
