@@ -1,0 +1,112 @@
+"""Units of work and statements sent by asyncpg on SQLAlchemy's pooled connections
+(db/session.py, db/driver.py), on a real PostgreSQL: a transaction commits or rolls back
+as one, SQLAlchemy's own statements and savepoints run inside it, a cancelled one never
+goes back to the pool, and a connection the server ended is not lent again."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from db.driver import Sql, driver
+from db.session import create_engine, single_statements, unit_of_work
+from db.transient import is_transient_db_error
+from tests.support import asyncpg_url, libpq_url
+
+_INSERT = Sql("INSERT INTO driver_t (k, v) VALUES (:k, :v)")
+_COUNT = Sql("SELECT count(*) FROM driver_t WHERE k = :k")
+_BACKEND = Sql("SELECT pg_backend_pid()")
+
+
+@pytest.fixture
+async def engine(empty_db: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(asyncpg_url(empty_db))
+    async with single_statements(engine) as s:
+        await Sql("CREATE TABLE driver_t (k text, v int)").run(s)
+    yield engine
+    await engine.dispose()
+
+
+async def count(engine: AsyncEngine, k: str) -> int:
+    async with single_statements(engine) as s:
+        return int(await _COUNT.value(s, {"k": k}))
+
+
+async def test_a_unit_of_work_commits_both_kinds_of_statement_together(engine: AsyncEngine) -> None:
+    async with unit_of_work(engine) as s:
+        await _INSERT.run(s, {"k": "a", "v": 1})
+        await s.execute(text("INSERT INTO driver_t VALUES ('a', 2)"))
+        async with s.begin_nested():  # a savepoint, as the bulk importer takes per row
+            await _INSERT.run(s, {"k": "a", "v": 3})
+        assert driver(s).is_in_transaction()
+    assert await count(engine, "a") == 3
+
+
+async def test_an_error_rolls_back_everything_the_unit_of_work_wrote(engine: AsyncEngine) -> None:
+    with pytest.raises(RuntimeError):
+        async with unit_of_work(engine) as s:
+            await _INSERT.run(s, {"k": "b", "v": 1})
+            await s.execute(text("INSERT INTO driver_t VALUES ('b', 2)"))
+            raise RuntimeError("the stage failed")
+    assert await count(engine, "b") == 0
+
+
+async def test_a_cancelled_unit_of_work_leaves_no_transaction_on_a_pooled_connection(
+    engine: AsyncEngine,
+) -> None:
+    started = asyncio.Event()
+
+    async def slow() -> None:
+        async with unit_of_work(engine) as s:
+            await _INSERT.run(s, {"k": "c", "v": 1})
+            started.set()
+            await Sql("SELECT pg_sleep(30)").run(s)
+
+    task = asyncio.create_task(slow())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await count(engine, "c") == 0
+    for _ in range(3):  # every connection the pool lends is outside any transaction
+        async with single_statements(engine) as s:
+            assert not driver(s).is_in_transaction()
+            await _INSERT.run(s, {"k": "c", "v": 2})
+    assert await count(engine, "c") == 3
+
+
+async def test_a_connection_the_server_ended_is_invalidated_not_lent_again(
+    engine: AsyncEngine, empty_db: str
+) -> None:
+    async with single_statements(engine) as s:
+        victim = await _BACKEND.value(s)
+    admin = await asyncpg.connect(libpq_url(empty_db))
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", victim)
+    finally:
+        await admin.close()
+    with pytest.raises(Exception) as failed:
+        async with single_statements(engine) as s:
+            await _COUNT.value(s, {"k": "d"})
+    assert is_transient_db_error(failed.value)  # the task waits and tries again
+    async with single_statements(engine) as s:
+        assert await _BACKEND.value(s) != victim
+        assert await _COUNT.value(s, {"k": "d"}) == 0
+
+
+async def test_rows_come_back_with_jsonb_decoded_and_counts_from_the_command_tag(
+    engine: AsyncEngine,
+) -> None:
+    async with unit_of_work(engine) as s:
+        row = await Sql("SELECT CAST(:doc AS jsonb) AS doc, CAST(:n AS int) AS n").row(
+            s, {"doc": '{"a": [1, 2]}', "n": 7}
+        )
+        assert row is not None and row["doc"] == {"a": [1, 2]} and row["n"] == 7
+        for v in range(4):
+            await _INSERT.run(s, {"k": "e", "v": v})
+        assert await Sql("UPDATE driver_t SET v = 0 WHERE k = :k").run(s, {"k": "e"}) == 4
