@@ -28,17 +28,21 @@ MAX_OPTIONS = 4
 
 @dataclass
 class _Index:
-    weights: dict[str, dict[str, float]]  # topic -> term -> weight
-    phrases: dict[str, list[tuple[str, ...]]]  # topic -> keyword phrases (stemmed)
-    idf: dict[str, float]
-    interest_phrases: dict[str, list[tuple[str, ...]]]
+    """Inverted, so a query costs what its own words cost, not a pass over every topic:
+    each term's (topic, weight x IDF), and each phrase under its first term as (topic,
+    its place among the topic's phrases, the phrase). Interests' phrases likewise, in
+    catalog order (the first of two equally long matches wins)."""
+
+    postings: dict[str, list[tuple[str, float]]]
+    phrases: dict[str, list[tuple[str, int, tuple[str, ...]]]]
+    interest_phrases: dict[str, list[tuple[int, str, tuple[str, ...]]]]
     catalog_id: int
 
 
 def _build(catalog: Catalog) -> _Index:
     leaves = [t for t in catalog.topics.values() if t.is_leaf and t.depth >= 1]
     bags: dict[str, defaultdict[str, float]] = {}
-    phrases: dict[str, list[tuple[str, ...]]] = {}
+    phrases: defaultdict[str, list[tuple[str, int, tuple[str, ...]]]] = defaultdict(list)
     for t in leaves:
         bag: defaultdict[str, float] = defaultdict(float)
         for kw in t.keywords:
@@ -52,31 +56,36 @@ def _build(catalog: Catalog) -> _Index:
             for term in terms(fact):
                 bag[term] += FACT_WEIGHT
         bags[t.id] = bag
-        phrases[t.id] = [p for p in (tuple(terms(kw)) for kw in t.keywords) if len(p) > 1]
+        topic_phrases = [p for p in (tuple(terms(kw)) for kw in t.keywords) if len(p) > 1]
+        for place, phrase in enumerate(topic_phrases):
+            phrases[phrase[0]].append((t.id, place, phrase))
     df: Counter[str] = Counter()
     for bag in bags.values():
         df.update(bag.keys())
     n = max(len(bags), 1)
     idf = {term: math.log(1 + n / count) for term, count in df.items()}
-    weights = {
-        tid: {term: min(w, KEYWORD_WEIGHT + TITLE_WEIGHT) for term, w in bag.items()}
-        for tid, bag in bags.items()
-    }
+    postings: defaultdict[str, list[tuple[str, float]]] = defaultdict(list)
+    for tid, bag in bags.items():
+        for term, w in bag.items():
+            postings[term].append((tid, min(w, KEYWORD_WEIGHT + TITLE_WEIGHT) * idf[term]))
     # Interests match on every word, stopwords included: "my cat" must not match "cats".
-    interest_phrases = {
-        i.id: [_all_words(k) for k in (*i.keywords, i.name) if words(k)]
-        for i in catalog.interests.values()
-    }
-    return _Index(weights, phrases, idf, interest_phrases, id(catalog))
+    interest_phrases: defaultdict[str, list[tuple[int, str, tuple[str, ...]]]] = defaultdict(list)
+    order = 0
+    for i in catalog.interests.values():
+        for k in (*i.keywords, i.name):
+            if words(k):
+                phrase = _all_words(k)
+                interest_phrases[phrase[0]].append((order, i.id, phrase))
+                order += 1
+    return _Index(dict(postings), dict(phrases), dict(interest_phrases), id(catalog))
 
 
 def _all_words(text: str) -> tuple[str, ...]:
     return tuple(stem(w) for w in words(text))
 
 
-def _contains(seq: list[str], phrase: tuple[str, ...]) -> bool:
-    k = len(phrase)
-    return any(tuple(seq[i : i + k]) == phrase for i in range(len(seq) - k + 1))
+def _at(seq: list[str], i: int, phrase: tuple[str, ...]) -> bool:
+    return tuple(seq[i : i + len(phrase)]) == phrase
 
 
 class LexicalTopicResolver:
@@ -92,26 +101,33 @@ class LexicalTopicResolver:
         return self._index
 
     def scores(self, query: str, catalog: Catalog) -> list[tuple[str, float]]:
+        """Each topic's score: the IDF-weighted weights of the query's distinct terms in
+        its bag, plus PHRASE_BONUS a word for each of its keyword phrases found whole."""
         index = self._index_for(catalog)
         q = terms(query)
-        qset = set(q)
-        scores: dict[str, float] = defaultdict(float)
-        for tid, bag in index.weights.items():
-            s = sum(bag[t] * index.idf[t] for t in qset if t in bag)
-            s += sum(PHRASE_BONUS * len(p) for p in index.phrases[tid] if _contains(q, p))
-            if s > 0:
-                scores[tid] = s
+        scores: defaultdict[str, float] = defaultdict(float)
+        for term in set(q):
+            for tid, weight in index.postings.get(term, ()):
+                scores[tid] += weight
+        found: set[tuple[str, int]] = set()  # a phrase counts once, however often it occurs
+        for i, term in enumerate(q):
+            for tid, place, phrase in index.phrases.get(term, ()):
+                if (tid, place) not in found and _at(q, i, phrase):
+                    found.add((tid, place))
+                    scores[tid] += PHRASE_BONUS * len(phrase)
         return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def interest_in(self, query: str, catalog: Catalog) -> str | None:
+        """The interest of the longest interest phrase in the query (the first in catalog
+        order among equally long ones)."""
         q = list(_all_words(query))
         index = self._index_for(catalog)
-        best: tuple[int, str] | None = None
-        for iid, phrases in index.interest_phrases.items():
-            for p in phrases:
-                if _contains(q, p) and (best is None or len(p) > best[0]):
-                    best = (len(p), iid)
-        return best[1] if best else None
+        best: tuple[int, int, str] | None = None  # (-length, catalog order, interest)
+        for i, word in enumerate(q):
+            for order, iid, phrase in index.interest_phrases.get(word, ()):
+                if _at(q, i, phrase) and (best is None or (-len(phrase), order) < best[:2]):
+                    best = (-len(phrase), order, iid)
+        return best[2] if best else None
 
     async def understand(self, query: str, catalog: Catalog) -> Understanding:
         ranked = self.scores(query, catalog)
