@@ -30,6 +30,13 @@ _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
 _NO_PARAMS: Mapping[str, Any] = {}
 
 
+def _session_ended(sqlstate: object) -> bool:
+    """A connection exception, or the server shutting down or not taking this session."""
+    return isinstance(sqlstate, str) and (
+        sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03")
+    )
+
+
 def driver(conn: AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under a checked-out SQLAlchemy connection."""
     return cast(asyncpg.Connection, conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]  # set once the connection started, as every store's is
@@ -78,7 +85,7 @@ class Sql:
         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
             await conn.invalidate()
             raise
-        except asyncpg.PostgresError:
-            if pg.is_closed():  # the server ended the session (a restart, a terminate)
-                await conn.invalidate()
+        except asyncpg.PostgresError as e:
+            if pg.is_closed() or _session_ended(getattr(e, "sqlstate", None)):
+                await conn.invalidate()  # the server ended the session (a restart, a terminate)
             raise

@@ -88,6 +88,11 @@ async def test_a_connection_the_server_ended_is_invalidated_not_lent_again(
     admin = await asyncpg.connect(libpq_url(empty_db))
     try:
         await admin.execute("SELECT pg_terminate_backend($1)", victim)
+        for _ in range(500):  # the signal is asynchronous: wait for the backend to be gone
+            gone = "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)"
+            if await admin.fetchval(gone, victim):
+                break
+            await asyncio.sleep(0.01)
     finally:
         await admin.close()
     with pytest.raises(Exception) as failed:
