@@ -10,7 +10,8 @@ text with `:name` parameters as `text()` takes, numbered once at import.
 
 Connections: the pool stays SQLAlchemy's (one engine per process). A connection that
 fails under a statement sent here is invalidated, as SQLAlchemy does with its own, so
-the pool never lends it again.
+the pool never lends it again; one the server closed while it sat in the pool is opened
+again before use.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import asyncpg
 from asyncpg import Record
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-__all__ = ["Record", "Sql", "driver"]
+__all__ = ["Record", "Sql", "driver", "live_driver"]
 
 # SQLAlchemy's own syntax for a bound parameter in text(): `:name`, not `::type`.
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
@@ -40,6 +41,22 @@ def _session_ended(sqlstate: object) -> bool:
 def driver(conn: AsyncConnection) -> asyncpg.Connection:
     """The asyncpg connection under a checked-out SQLAlchemy connection."""
     return cast(asyncpg.Connection, conn.sync_connection.connection.driver_connection)  # type: ignore[union-attr]  # set once the connection started, as every store's is
+
+
+async def live_driver(conn: AsyncConnection) -> asyncpg.Connection:
+    """The asyncpg connection, opened again if the server closed it while it sat in the
+    pool (a restart): after one, no statement fails on a connection already known dead."""
+    pg = driver(conn)
+    for _ in range(_MAX_DEAD):  # each dead one found goes; the pool lends the next
+        if not pg.is_closed():
+            break
+        await conn.invalidate()
+        pg = cast(asyncpg.Connection, (await conn.get_raw_connection()).driver_connection)
+    return pg
+
+
+# More than a process's pool holds (db/session.py: 2 + 3 overflow).
+_MAX_DEAD = 8
 
 
 class Sql:
@@ -79,7 +96,7 @@ class Sql:
         return int(count) if count.isdigit() else 0
 
     async def _send(self, conn: AsyncConnection, method: str, params: Mapping[str, Any]) -> Any:
-        pg = driver(conn)
+        pg = await live_driver(conn)
         try:
             return await getattr(pg, method)(self.sql, *[params[n] for n in self.names])
         except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):

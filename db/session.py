@@ -14,7 +14,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from db.driver import driver
+from db.driver import live_driver
 
 
 class SessionSettings(Protocol):
@@ -91,7 +91,7 @@ async def unit_of_work(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     it sends (and its savepoints) run inside this transaction as they would in its own."""
     async with engine.connect() as conn:
         conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        pg = driver(conn)
+        pg = await live_driver(conn)
         try:
             async with pg.transaction():
                 yield conn

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from db import driver as driver_module
 from db.driver import Sql, driver
 from db.session import create_engine, single_statements, unit_of_work
 from db.transient import is_transient_db_error
@@ -80,24 +81,35 @@ async def test_a_cancelled_unit_of_work_leaves_no_transaction_on_a_pooled_connec
     assert await count(engine, "c") == 3
 
 
-async def test_a_connection_the_server_ended_is_invalidated_not_lent_again(
-    engine: AsyncEngine, empty_db: str
-) -> None:
-    async with single_statements(engine) as s:
-        victim = await _BACKEND.value(s)
-    admin = await asyncpg.connect(libpq_url(empty_db))
+async def driver_as_is(conn: AsyncConnection) -> asyncpg.Connection:
+    return driver(conn)
+
+
+async def terminate(dbname: str, pid: int) -> None:
+    admin = await asyncpg.connect(libpq_url(dbname))
     try:
-        await admin.execute("SELECT pg_terminate_backend($1)", victim)
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
         for _ in range(500):  # the signal is asynchronous: wait for the backend to be gone
             gone = "SELECT NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1)"
-            if await admin.fetchval(gone, victim):
-                break
+            if await admin.fetchval(gone, pid):
+                return
             await asyncio.sleep(0.01)
     finally:
         await admin.close()
+
+
+async def test_a_connection_the_server_ended_is_invalidated_not_lent_again(
+    engine: AsyncEngine, empty_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with single_statements(engine) as s:
+        victim = await _BACKEND.value(s)
+    await terminate(empty_db, victim)
+    # As when the client has not read the server's goodbye yet: the statement fails.
+    monkeypatch.setattr(driver_module, "live_driver", driver_as_is)
     with pytest.raises(Exception) as failed:
         async with single_statements(engine) as s:
             await _COUNT.value(s, {"k": "d"})
+    monkeypatch.undo()
     assert is_transient_db_error(failed.value)  # the task waits and tries again
     async with single_statements(engine) as s:
         assert await _BACKEND.value(s) != victim
@@ -115,3 +127,24 @@ async def test_rows_come_back_with_jsonb_decoded_and_counts_from_the_command_tag
         for v in range(4):
             await _INSERT.run(s, {"k": "e", "v": v})
         assert await Sql("UPDATE driver_t SET v = 0 WHERE k = :k").run(s, {"k": "e"}) == 4
+
+
+async def test_a_connection_closed_while_pooled_is_opened_again_before_use(
+    engine: AsyncEngine, empty_db: str
+) -> None:
+    """After a PostgreSQL restart every pooled connection is dead: none of them fails a
+    statement, in a unit of work or alone."""
+    async with unit_of_work(engine) as a, single_statements(engine) as b:
+        victims = [await _BACKEND.value(a), await _BACKEND.value(b)]
+        pooled = [driver(a), driver(b)]
+    for pid in victims:
+        await terminate(empty_db, pid)
+    for _ in range(500):  # the client reads the server's goodbye on its loop
+        if all(pg.is_closed() for pg in pooled):
+            break
+        await asyncio.sleep(0.01)
+    async with unit_of_work(engine) as a, single_statements(engine) as b:
+        assert await _BACKEND.value(a) not in victims
+        assert await _BACKEND.value(b) not in victims
+        await _INSERT.run(a, {"k": "f", "v": 1})
+    assert await count(engine, "f") == 1
