@@ -21,10 +21,13 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 import asyncpg
+import structlog
 from asyncpg import Record
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 __all__ = ["Record", "Sql", "driver", "live_driver"]
+
+log = structlog.get_logger("vividly.db")
 
 # SQLAlchemy's own syntax for a bound parameter in text(): `:name`, not `::type`.
 _BIND = re.compile(r"(?<![:\w\\]):(\w+)(?!:)")
@@ -50,6 +53,7 @@ async def live_driver(conn: AsyncConnection) -> asyncpg.Connection:
     for _ in range(_MAX_DEAD):  # each dead one found goes; the pool lends the next
         if not pg.is_closed():
             break
+        log.warning("database connection reopened", reason="closed by the server while pooled")
         await conn.invalidate()
         pg = cast(asyncpg.Connection, (await conn.get_raw_connection()).driver_connection)
     return pg
