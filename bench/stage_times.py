@@ -32,8 +32,10 @@ WARM_UP = 20
 
 
 def count_statements(engine: Any) -> list[int]:
-    """A one-item counter of the round trips the engine makes: statements, and the BEGIN
-    and COMMIT of each transaction (an autocommit statement has none)."""
+    """A one-item counter of the round trips to PostgreSQL: statements sent through
+    SQLAlchemy, statements asyncpg sends itself (db/driver.py), and every BEGIN and
+    COMMIT (asyncpg sends those for either; an autocommit statement has none)."""
+    import asyncpg
     from sqlalchemy import event
 
     sent = [0]
@@ -41,12 +43,20 @@ def count_statements(engine: Any) -> list[int]:
     def statement(*_: Any) -> None:
         sent[0] += 1
 
-    def commit(conn: Any) -> None:
-        if conn.get_execution_options().get("isolation_level") != "AUTOCOMMIT":
-            sent[0] += 2
-
     event.listen(engine.sync_engine, "before_cursor_execute", statement)
-    event.listen(engine.sync_engine, "commit", commit)
+    execute, execute_with_args = asyncpg.Connection.execute, asyncpg.Connection._execute
+
+    async def counted_execute(self: Any, query: str, *args: Any, **kw: Any) -> Any:
+        if not args:  # with arguments it goes through _execute, counted there
+            sent[0] += 1
+        return await execute(self, query, *args, **kw)
+
+    async def counted_execute_with_args(self: Any, *args: Any, **kw: Any) -> Any:
+        sent[0] += 1
+        return await execute_with_args(self, *args, **kw)
+
+    asyncpg.Connection.execute = counted_execute  # type: ignore[method-assign]
+    asyncpg.Connection._execute = counted_execute_with_args  # type: ignore[method-assign]
     return sent
 
 
