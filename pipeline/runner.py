@@ -21,7 +21,6 @@ from db.requests import Beat, Lease, RequestRow, RequestStore
 from pipeline import single_flight
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
-from pipeline.durability import DeferredWrites, deferred_writes
 from pipeline.errors import (
     Cancelled,
     CancelRequested,
@@ -204,14 +203,13 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
         bound.info("stage skipped", outcome="skipped", reason="nothing to do")
         return StageRun(outcome="skipped", attempt=attempt)
     try:
-        with deferred_writes() as written:
-            result = await hold_lease(ctx, request_id, lease, spec.work(ctx, row))
+        result = await hold_lease(ctx, request_id, lease, spec.work(ctx, row))
     except CancelRequested:
         return await finish_cancelled(spec, ctx, request_id, lease, attempt)
     try:
         async with ctx.statements() if spec.completes_in_one_statement else ctx.uow() as s:
             repo = LeasedRepository(s, request_id, lease)
-            dispatches = await complete_durably(spec, ctx, repo, row, result, written)
+            dispatches = await spec.complete(repo, ctx, row, result)
     except StaleClaim as e:
         # The completion's compare-and-set refuses a request the caller cancelled.
         cancelled = await finish_cancelled(spec, ctx, request_id, lease, attempt)
@@ -226,37 +224,6 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
         next=[str(d.stage) for d in dispatches],
     )
     return StageRun(dispatches, "ok", repo.requests.notes, attempt=attempt)
-
-
-async def complete_durably(
-    spec: StageSpec[W],
-    ctx: Context,
-    repo: Repository,
-    row: RequestRow,
-    result: W,
-    written: DeferredWrites,
-) -> list[Dispatch]:
-    """The stage's completion, with the files its work wrote durable and in place before it
-    commits: landed in a thread while a transaction's statements run, or first when the
-    completion is one statement (pipeline/durability.py)."""
-    if spec.completes_in_one_statement:
-        written.land_now()
-        return await spec.complete(repo, ctx, row, result)
-    landing = written.start_landing()
-    try:
-        dispatches = await spec.complete(repo, ctx, row, result)
-    except BaseException:
-        if landing is not None:  # the transaction rolls back; the files may land or not
-            landing.add_done_callback(_retrieved)
-        raise
-    if landing is not None:
-        await landing  # a failed write raises here, so the transaction rolls back
-    return dispatches
-
-
-def _retrieved(landing: asyncio.Future[None]) -> None:
-    if not landing.cancelled():
-        landing.exception()  # a write that failed after its stage had failed: nothing to add
 
 
 async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitable[W]) -> W:

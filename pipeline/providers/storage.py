@@ -18,7 +18,6 @@ from pathlib import Path, PurePosixPath
 from typing import IO, NoReturn
 from urllib.parse import unquote, urlsplit
 
-from pipeline import durability
 from pipeline.errors import PermanentStageError, TransientStageError
 
 LOCAL_FILE_MODE = 0o644
@@ -49,8 +48,7 @@ class LocalStorage:
     microseconds, less than the hop to a thread and back, which cost a pool child more
     CPU than the lesson's writes themselves (bench/pipeline_bench.py, "CAS + storage").
     Larger files go to a thread. Every write is durable before it is put in place (see
-    `_sync_written`); inside a stage's work, small ones are put in place while its
-    completion's statements run, before it commits (pipeline/durability.py)."""
+    `_sync_written`)."""
 
     def __init__(self, root: Path) -> None:
         self._root = root.resolve()
@@ -151,10 +149,6 @@ class LocalStorage:
         return Path(path)
 
     async def _put_inline(self, target: Path, data: bytes) -> str:
-        deferred = durability.deferred()
-        if deferred is not None:  # a stage's work: in place before its completion commits
-            deferred.add(_Pending(*_write_temp(target, lambda out: out.write(data)), target))
-            return target.as_uri()
         loop = asyncio.get_running_loop()
         if self._written and self._written[0].loop is not loop:
             self._sync_written()  # left by a loop that stopped before its turn came
@@ -202,28 +196,6 @@ class _Written:
     def __init__(self, fd: int, tmp: str, target: Path, loop: asyncio.AbstractEventLoop) -> None:
         self.fd, self.tmp, self.target, self.loop = fd, tmp, target, loop
         self.done: asyncio.Future[None] = loop.create_future()
-
-
-class _Pending:
-    """A temp file written, its fsync and rename deferred (pipeline/durability.py)."""
-
-    __slots__ = ("fd", "target", "tmp")
-
-    def __init__(self, fd: int, tmp: str, target: Path) -> None:
-        self.fd, self.tmp, self.target = fd, tmp, target
-
-    def put_in_place(self) -> None:
-        _put_in_place(self.fd, self.tmp, self.target)
-
-    def discard(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-        try:
-            os.unlink(self.tmp)
-        except OSError:
-            pass  # already gone; a temp name is never read as an object
 
 
 def _write_temp(target: Path, write: Callable[[IO[bytes]], object]) -> tuple[int, str]:
