@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.driver import Record, Sql
+from db.driver import LAZY_WHEN_ALONE, Record, Sql
 from pipeline import request_meta as M
 from pipeline.errors import StaleClaim
 from pipeline.states import STAGE_FOR_STATUS, Stage, Status, check
@@ -124,11 +124,11 @@ class Claim:
 # lease on its execution row unless another live lease holds it. An earlier lease still
 # set means that claim died without completing or releasing (its worker was killed): a
 # crash, unless it is this same message's earlier try that scheduled this retry.
-_CLAIM = Sql("""
+_CLAIM = Sql(f"""
     WITH r AS (
         SELECT * FROM content_requests
         WHERE id = :id AND status = ANY(CAST(:statuses AS request_status[]))
-          AND deleted_at IS NULL
+          AND deleted_at IS NULL AND {LAZY_WHEN_ALONE}
         FOR UPDATE
     ), e AS (
         INSERT INTO request_execution AS e
@@ -168,6 +168,7 @@ _HEARTBEAT = Sql(f"""
     SET lease_expires_at = clock_timestamp() + make_interval(secs => :lease),
         heartbeat_at = clock_timestamp()
     WHERE request_id = :id AND lease_task_id = :task_id AND lease_try = :try
+      AND {LAZY_WHEN_ALONE}
     RETURNING (SELECT r.metadata ? '{M.CANCEL_REQUESTED}' AND NOT r.metadata ? '{M.CANCEL_DEFERRED}'
                FROM content_requests r WHERE r.id = e.request_id) AS cancel
 """)

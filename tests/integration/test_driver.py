@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from db import driver as driver_module
-from db.driver import Sql, driver
+from db.driver import LAZY_WHEN_ALONE, Sql, driver
 from db.session import create_engine, single_statements, unit_of_work
 from db.transient import is_transient_db_error
 from tests.support import asyncpg_url, libpq_url
@@ -22,6 +22,9 @@ from tests.support import asyncpg_url, libpq_url
 _INSERT = Sql("INSERT INTO driver_t (k, v) VALUES (:k, :v)")
 _COUNT = Sql("SELECT count(*) FROM driver_t WHERE k = :k")
 _BACKEND = Sql("SELECT pg_backend_pid()")
+# What the commit of a lease-only statement will do, read inside that statement.
+_COMMIT_MODE = Sql(f"SELECT current_setting('synchronous_commit') WHERE {LAZY_WHEN_ALONE}")
+_SETTING = Sql("SELECT current_setting('synchronous_commit')")
 
 
 @pytest.fixture
@@ -148,3 +151,15 @@ async def test_a_connection_closed_while_pooled_is_opened_again_before_use(
         assert await _BACKEND.value(b) not in victims
         await _INSERT.run(a, {"k": "f", "v": 1})
     assert await count(engine, "f") == 1
+
+
+async def test_a_lease_only_statement_commits_lazily_alone_and_durably_in_a_transaction(
+    engine: AsyncEngine,
+) -> None:
+    async with single_statements(engine) as s:
+        assert await _COMMIT_MODE.value(s) == "off"
+        assert await _SETTING.value(s) == "on"  # for that statement only, not the session
+    async with unit_of_work(engine) as s:
+        assert await _COMMIT_MODE.value(s) == "on"
+        await _INSERT.run(s, {"k": "d", "v": 1})
+        assert await _SETTING.value(s) == "on"  # the transaction still commits durably
