@@ -2,7 +2,8 @@
 with production timings (20 s leases, a 60 s watchdog sweep, 120 s to presume a message
 lost) and more requests, printing what a healthy system must never show.
 
-  .venv/bin/python bench/reliability.py [--scenario kills|postgres|redis|pause|poison|all]
+  .venv/bin/python bench/reliability.py [--scenario kills|postgres|postgres-crash|redis|
+                                                   pause|poison|all]
                                         [--requests 100] [--kill-seconds 60]
                                         [--pause-seconds 240]
 
@@ -66,12 +67,13 @@ async def scenario(name: str, api, args) -> None:
             f" kills={len(kills) - kills.count('none')} (children={kills.count('child')}, "
             f"workers={kills.count('worker')}) terminal_after_last_kill_s={after_last_kill:.1f}"
         )
-    elif name in ("postgres", "redis"):
+    elif name in ("postgres", "postgres-crash", "redis"):
         with chaos.Cluster(workers=1, concurrency=2) as cluster:
             await chaos.submit(api, load, n=n, dups=n // 3)
             await asyncio.sleep(3)
-            if name == "postgres":
-                await asyncio.to_thread(chaos.restart_postgres)
+            if name.startswith("postgres"):
+                mode = "immediate" if name == "postgres-crash" else "fast"
+                await asyncio.to_thread(chaos.restart_postgres, mode)
                 await api.engine.dispose()
             else:
                 await asyncio.to_thread(chaos.restart_redis)
@@ -118,7 +120,7 @@ async def main(args) -> None:
 
     if not chaos.services_controllable():
         raise SystemExit("needs root and the machine's PostgreSQL and Redis")
-    names = ["kills", "postgres", "redis", "pause", "poison"]
+    names = ["kills", "postgres", "postgres-crash", "redis", "pause", "poison"]
     names = names if args.scenario == "all" else [args.scenario]
     for sub in ("calls", "fail"):
         (Path(os.environ["VIVIDLY_FAKE_DIR"]) / sub).mkdir(parents=True, exist_ok=True)

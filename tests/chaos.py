@@ -143,11 +143,14 @@ class Cluster:
             self.paused.discard(id(w))
 
 
-def restart_postgres() -> None:
-    """Restart the machine's PostgreSQL (fast shutdown: every connection is cut)."""
+def restart_postgres(mode: str = "fast") -> None:
+    """Restart the machine's PostgreSQL. "fast": every connection is cut and the server
+    shuts down cleanly; "immediate": as a crash, with no shutdown checkpoint, so commits
+    not yet flushed to the WAL (claims and renewals, db/driver.py) are lost and the
+    server replays its WAL as it starts."""
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", pg_version(), "main", "restart",
-         "-m", "fast"],
+         "-m", mode],
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     _wait_until(_postgres_answers, 60)
