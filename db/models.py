@@ -351,6 +351,20 @@ class ContentRequest(Base):
             "deleted_at",
             postgresql_where=text("deleted_at IS NOT NULL AND NOT (metadata ? 'scrubbed_at')"),
         ),
+        # 008_single_flight_lookups
+        Index(
+            "idx_content_requests_inflight_leader",
+            text("(metadata->>'cache_key')"),
+            postgresql_where=text(
+                "metadata->>'role' = 'leader' AND deleted_at IS NULL AND status IN "
+                "('generating_script', 'generating_audio', 'fast_path_ready', 'generating_video')"
+            ),
+        ),
+        Index(
+            "idx_content_requests_followers",
+            text("(metadata->>'leader_id')"),
+            postgresql_where=text("metadata->>'role' = 'follower'"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(50), primary_key=True)

@@ -318,6 +318,7 @@ _SUBMIT = Sql("""
 _BY_IDEMPOTENCY_KEY = Sql(
     "SELECT id FROM content_requests WHERE student_id = :student_id AND idempotency_key = :key"
 )
+# Both WHEREs are the predicates of their indexes (migration 008): change them together.
 _INFLIGHT_LEADER = Sql("""
     SELECT * FROM content_requests
     WHERE metadata->>'cache_key' = :key AND metadata->>'role' = 'leader'

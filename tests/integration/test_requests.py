@@ -1,5 +1,6 @@
 """Request statements single flight relies on, on a real PostgreSQL: the followed mark a
-leader's transition returns, and the completion guard that refuses a cancelled leader."""
+leader's transition returns, the completion guard that refuses a cancelled leader, and
+the lookups of a key's leader and a leader's followers by their indexes."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import asyncpg
 import pytest
 
 from db.requests import Lease, RequestStore
@@ -14,7 +16,7 @@ from db.session import create_engine, unit_of_work
 from pipeline import request_meta as M
 from pipeline.errors import StaleClaim
 from pipeline.states import Status
-from tests.support import asyncpg_url
+from tests.support import asyncpg_url, connect, libpq_url
 
 T = TypeVar("T")
 
@@ -107,3 +109,46 @@ def test_the_strict_guard_lets_a_leader_nobody_cancelled_end(seeded_db: str) -> 
         return str(now.status)
 
     assert run(seeded_db, go) == "completed"
+
+
+@pytest.mark.parametrize(
+    ("statement", "index", "params"),
+    [
+        ("_INFLIGHT_LEADER", "idx_content_requests_inflight_leader", ["key-7", "req-x"]),
+        (
+            "_FOLLOWERS",
+            "idx_content_requests_followers",
+            ["req-7", ["cache_check", "fast_path_ready"]],
+        ),
+    ],
+)
+def test_single_flight_lookups_read_their_index_not_every_request(
+    migrated_db: str, statement: str, index: str, params: list[object]
+) -> None:
+    """With thousands of requests generating and finished (a backlog, months of history),
+    the leader and follower lookups go straight to their rows (migration 008); if a
+    statement's WHERE drifts from its index's predicate, the planner scans instead."""
+    from db import requests as statements
+
+    sql = getattr(statements, statement).sql
+    with connect(migrated_db) as conn:
+        conn.execute("SET session_replication_role = replica")  # no FKs, no triggers
+        conn.execute(
+            "INSERT INTO content_requests (id, student_id, original_query, status, metadata) "
+            "SELECT 'req-' || g, 'student', 'q', "
+            "(ARRAY['cache_check', 'generating_script', 'generating_audio', 'fast_path_ready',"
+            " 'generating_video', 'completed', 'completed'])[1 + g % 7]::request_status, "
+            "jsonb_build_object('cache_key', 'key-' || g, 'leader_id', 'req-' || (g / 3),"
+            " 'role', CASE WHEN g % 3 = 0 THEN 'follower' ELSE 'leader' END) "
+            "FROM generate_series(1, 20000) g"
+        )
+        conn.execute("ANALYZE content_requests")
+
+    async def plan() -> str:
+        pg = await asyncpg.connect(libpq_url(migrated_db))
+        try:
+            return str(await pg.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params))
+        finally:
+            await pg.close()
+
+    assert f'"Index Name": "{index}"' in asyncio.run(plan())

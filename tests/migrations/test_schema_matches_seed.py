@@ -60,6 +60,24 @@ DELIBERATE_DEVIATIONS: dict[tuple[object, ...], str] = {
         "CREATE TRIGGER content_requests_status_events AFTER INSERT OR UPDATE OF status ON "
         "public.content_requests FOR EACH ROW EXECUTE FUNCTION notify_request_status()",
     ): "007: every committed status change is NOTIFYed, for live progress events",
+    (
+        "index",
+        "content_requests",
+        "idx_content_requests_inflight_leader",
+        "CREATE INDEX idx_content_requests_inflight_leader ON public.content_requests USING "
+        "btree (((metadata ->> 'cache_key'::text))) WHERE (((metadata ->> 'role'::text) = "
+        "'leader'::text) AND (deleted_at IS NULL) AND (status = ANY (ARRAY["
+        "'generating_script'::request_status, 'generating_audio'::request_status, "
+        "'fast_path_ready'::request_status, 'generating_video'::request_status])))",
+    ): "008: a cache miss finds the leader of its key without reading every generating request",
+    (
+        "index",
+        "content_requests",
+        "idx_content_requests_followers",
+        "CREATE INDEX idx_content_requests_followers ON public.content_requests USING btree "
+        "(((metadata ->> 'leader_id'::text))) WHERE ((metadata ->> 'role'::text) = "
+        "'follower'::text)",
+    ): "008: a leader's outcome finds its followers without reading every unfinished request",
 }
 # 007's trigger function, as PostgreSQL prints the migration's own source.
 _BODY_007 = importlib.import_module("migrations.versions.007_request_status_events")

@@ -106,7 +106,7 @@ def test_unknown_revision_is_a_clear_cli_error(migrated_db: str) -> None:
 def test_db_current_reports_head(migrated_db: str) -> None:
     result = vividly(migrated_db, "db", "current")
     assert result.returncode == 0
-    assert result.stdout.strip() == migrate.head_revision() == "007"
+    assert result.stdout.strip() == migrate.head_revision() == "008"
 
 
 def test_a_deploys_seed_fills_only_an_empty_catalog_and_adds_no_demo_school(
