@@ -18,6 +18,16 @@ from tests.support import TEST_ENV, connect
 
 TERMINAL = {"completed", "failed"}
 SETTLED = TERMINAL | {"needs_clarification"}
+# A cache miss's statuses, in order.
+FULL_MISS = [
+    "nlu_processing",
+    "cache_check",
+    "generating_script",
+    "generating_audio",
+    "fast_path_ready",
+    "generating_video",
+    "completed",
+]
 
 _handed_out: set[str] = set()
 _pairs_handed_out: set[tuple[str, str]] = set()

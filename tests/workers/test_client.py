@@ -12,7 +12,7 @@ from pipeline.errors import RequestError
 from pipeline.views import RequestEvent
 from tests import fakes
 from tests.support import TEST_ENV, connect
-from tests.workers.helpers import content, fresh_pair, row, settle
+from tests.workers.helpers import FULL_MISS, content, fresh_pair, row, settle
 
 pytestmark = pytest.mark.usefixtures("fakes")
 
@@ -35,18 +35,6 @@ def assert_chain(events: list[RequestEvent]) -> None:
     assert events[-1].terminal
 
 
-# A cache miss's statuses, in order.
-MISS_PATH = [
-    "nlu_processing",
-    "cache_check",
-    "generating_script",
-    "generating_audio",
-    "fast_path_ready",
-    "generating_video",
-    "completed",
-]
-
-
 async def test_events_follow_a_request_from_submit_to_completed(client) -> None:
     query, interest = fresh_pair()
     fakes.set_failure("script", "slow 1")  # the subscription starts before the lesson exists
@@ -56,7 +44,7 @@ async def test_events_follow_a_request_from_submit_to_completed(client) -> None:
     statuses = [e.to_status for e in events]
     # Subscribed after the submit: the stream starts at the state the request had reached
     # (the first stages take milliseconds) and from there misses no step of the path.
-    assert statuses == MISS_PATH[MISS_PATH.index(statuses[0]) :]
+    assert statuses == FULL_MISS[FULL_MISS.index(statuses[0]) :]
     assert "fast_path_ready" in statuses[1:]
     fast = next(e for e in events if e.to_status == "fast_path_ready")
     assert fast.content and fast.content["audio_url"].endswith("audio.mp3")

@@ -10,6 +10,7 @@ from pipeline.errors import RequestError
 from tests import fakes
 from tests.support import wait_for
 from tests.workers.helpers import (
+    FULL_MISS,
     BrokerTap,
     content,
     fresh_topic,
@@ -23,15 +24,6 @@ from tests.workers.helpers import (
 pytestmark = pytest.mark.usefixtures("fakes")
 
 STUDENT = "user_demo_student_1"  # ranked interests: basketball, video games
-FULL_MISS = [
-    "nlu_processing",
-    "cache_check",
-    "generating_script",
-    "generating_audio",
-    "fast_path_ready",
-    "generating_video",
-    "completed",
-]
 
 
 async def test_cache_miss_walks_every_working_status_to_completed(api) -> None:
