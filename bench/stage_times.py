@@ -61,7 +61,7 @@ def count_statements(engine: Any) -> list[int]:
 
 
 async def measure(
-    requests: int, workdir: Path, dbname: str
+    requests: int, dbname: str
 ) -> tuple[dict[str, list[float]], dict[str, list[int]]]:
     import asyncpg
     import structlog
@@ -72,6 +72,7 @@ async def measure(
     from pipeline.context import Context
     from pipeline.providers.factory import build_providers
     from pipeline.runner import Dispatch, run_stage
+    from pipeline.scratch import scratch_root
     from pipeline.settings import get_settings
     from pipeline.stages import SPECS
 
@@ -79,7 +80,7 @@ async def measure(
     settings = get_settings()
     engine = create_engine(settings.database_url)
     sent_statements = count_statements(engine)
-    ctx = Context(settings, engine, build_providers(settings), workdir)
+    ctx = Context(settings, engine, build_providers(settings), scratch_root(settings))
     conn = await asyncpg.connect(f"{PG}/{dbname}")
     pairs = await conn.fetch(
         "SELECT t.title, i.id AS interest FROM topics t CROSS JOIN interests i "
@@ -129,7 +130,7 @@ def main() -> None:
     migrate.upgrade(os.environ["DATABASE_URL"])
     asyncio.run(seed_database(os.environ["DATABASE_URL"]))
     try:
-        times, cpu_times, statements = asyncio.run(measure(args.requests, workdir, dbname))
+        times, cpu_times, statements = asyncio.run(measure(args.requests, dbname))
     finally:
         drop = f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)'
         subprocess.run(["psql", f"{PG}/postgres", "-qc", drop], check=False)

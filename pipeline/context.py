@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -24,6 +25,7 @@ from pipeline.providers.protocols import (
     TopicResolver,
     VideoRenderer,
 )
+from pipeline.scratch import scratch_folder
 from pipeline.settings import Settings
 from pipeline.states import Stage
 
@@ -57,7 +59,7 @@ class Context:
     settings: Settings
     engine: AsyncEngine
     providers: Providers
-    workdir: Path
+    scratch: Path  # where stages make their temporary folders (pipeline/scratch.py)
     # Set in worker processes: the broker's queues (for the watchdog) and a way to send
     # tasks right after a transaction commits (for jobs that dispatch batch by batch).
     queues: QueueProbe | None = None
@@ -67,6 +69,10 @@ class Context:
 
     def uow(self) -> AbstractAsyncContextManager[AsyncConnection]:
         return unit_of_work(self.engine)
+
+    def scratch_folder(self) -> tempfile.TemporaryDirectory[str]:
+        """A folder for one stage's temporary files, removed when the stage leaves it."""
+        return scratch_folder(self.scratch)
 
     def statements(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """Statements that each commit alone (db.session.single_statements)."""

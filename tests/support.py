@@ -132,6 +132,7 @@ def configure_test_env() -> None:
         STORAGE_URL=f"file://{TEST_ENV.tmp / 'storage'}",
         ARCHIVE_URL=f"file://{TEST_ENV.tmp / 'archive'}",
         WORKDIR=str(TEST_ENV.tmp / "work"),
+        SCRATCH_DIR=str(TEST_ENV.tmp / "scratch"),
         PROVIDER_FACTORY="tests.fakes:build",
         VIVIDLY_FAKE_DIR=str(fake),
         RETRY_BACKOFF_BASE_SECONDS="0.2",

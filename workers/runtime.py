@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Coroutine
-from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
@@ -18,6 +17,7 @@ import structlog
 from db.session import engine_for
 from pipeline.context import Context
 from pipeline.providers.factory import build_providers
+from pipeline.scratch import scratch_root
 from pipeline.settings import get_settings
 from workers.guard import guard_providers
 from workers.queues import RedisQueueProbe
@@ -33,15 +33,13 @@ class Runtime:
         self.loop = asyncio.new_event_loop()
         settings = get_settings()
         self.engine = engine_for(settings)
-        workdir = Path(settings.workdir)
-        workdir.mkdir(parents=True, exist_ok=True)
         providers = build_providers(settings)
         guard_providers(providers, settings)
         self.context = Context(
             settings=settings,
             engine=self.engine,
             providers=providers,
-            workdir=workdir,
+            scratch=scratch_root(settings),
             queues=queue_probe(settings.redis_url),
         )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ class AudioStage(BaseStage[Narration]):
         if not verdict.safe:
             raise SafetyDeclined(verdict.reason, verdict.category or "unsafe")
         storage, key = ctx.providers.storage, row.cache_key or ""
-        with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
+        with ctx.scratch_folder() as tmp:
             audio = await ctx.providers.speech.synthesize(lesson.narration(), Path(tmp))
             name = f"audio.{audio.extension}"
             # Side by side: each write is durable on its own (an fsync, or an upload).

@@ -7,7 +7,6 @@ and the failure kept in error_message and metadata (degrade, don't discard).
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +66,7 @@ class VideoStage(BaseStage[Rendered]):
             )
         narration = content.generation_metadata.get(NARRATION, {})
         key = row.cache_key or ""
-        with tempfile.TemporaryDirectory(dir=ctx.workdir) as tmp:
+        with ctx.scratch_folder() as tmp:
             audio = Path(tmp) / ("narration." + content.audio_url.rsplit(".", 1)[-1])
             lesson, _ = await side_by_side(
                 load_lesson(ctx, content.script_url), storage.download(content.audio_url, audio)

@@ -26,7 +26,7 @@ def gcs_context(ctx: Context, bucket: str, emulator: str) -> Context:
     storage = open_storage(settings)
     assert isinstance(storage, GCSStorage)
     return Context(
-        settings, ctx.engine, dataclasses.replace(ctx.providers, storage=storage), ctx.workdir
+        settings, ctx.engine, dataclasses.replace(ctx.providers, storage=storage), ctx.scratch
     )
 
 

@@ -96,6 +96,7 @@ def jobs_run(name: str) -> None:
     from pipeline.context import Context
     from pipeline.jobs import registry, run_job
     from pipeline.providers.factory import build_providers
+    from pipeline.scratch import scratch_root
     from workers.client import send
     from workers.logs import configure_logging
 
@@ -105,8 +106,6 @@ def jobs_run(name: str) -> None:
     settings = get_settings()
 
     async def go() -> JobResult:
-        from pathlib import Path
-
         from db import migrate
 
         await migrate.require_schema(settings.database_url)
@@ -118,7 +117,7 @@ def jobs_run(name: str) -> None:
                 settings,
                 engine,
                 build_providers(settings),
-                Path(settings.workdir),
+                scratch_root(settings),
                 queues=queue_probe(settings.redis_url),  # the watchdog reads queue ages
             )
             return await run_job(ctx, name)
