@@ -29,6 +29,10 @@ from typing import Any
 
 PG = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432")
 WARM_UP = 20
+# Not in /tmp: see BENCH_DIR in pipeline_bench.py.
+BENCH_DIR = Path(
+    os.environ.get("BENCH_DIR") or Path(__file__).resolve().parents[1] / "var" / "bench"
+)
 
 
 def count_statements(engine: Any) -> list[int]:
@@ -116,7 +120,8 @@ def main() -> None:
     sys.path.insert(0, str(repo))
     os.chdir(repo)
     dbname = f"vividly_stages_{uuid.uuid4().hex[:8]}"
-    workdir = Path(tempfile.mkdtemp(prefix="vividly-stages-"))
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix="vividly-stages-", dir=BENCH_DIR))
     os.environ.update(
         DATABASE_URL=f"{PG.replace('postgresql://', 'postgresql+asyncpg://')}/{dbname}",
         STORAGE_URL=f"file://{workdir / 'storage'}",
