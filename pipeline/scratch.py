@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from pathlib import Path
 
+import structlog
+
 from pipeline.settings import Settings
+
+log = structlog.get_logger("vividly.scratch")
 
 MEMORY_FS = Path("/dev/shm")
 
@@ -25,15 +30,37 @@ MEMORY_FS = Path("/dev/shm")
 def scratch_root(settings: Settings) -> Path:
     """SCRATCH_DIR if set, else a folder of this user's on the memory file system, else
     WORKDIR/scratch; made if missing, and cleared of what dead processes left in it."""
+    fallback = Path(settings.workdir) / "scratch"
     if settings.scratch_dir:
         root = Path(settings.scratch_dir)
     elif MEMORY_FS.is_dir() and os.access(MEMORY_FS, os.W_OK | os.X_OK):
         root = MEMORY_FS / f"vividly-scratch-{os.getuid()}"
+        # Anyone may create names in /dev/shm: a name taken before us (a symlink, another
+        # user's folder) is not used, or lesson media would go where that user chose.
+        if not _private_folder(root):
+            log.warning("scratch folder not private to this user; using WORKDIR/scratch")
+            root = fallback
     else:
-        root = Path(settings.workdir) / "scratch"
+        root = fallback
     root.mkdir(mode=0o700, parents=True, exist_ok=True)
     remove_orphans(root)
     return root
+
+
+def _private_folder(path: Path) -> bool:
+    """Whether `path` is (or, made now, becomes) a real folder of this user's, 0700."""
+    try:
+        path.mkdir(mode=0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return False
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        return False
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return True
 
 
 def scratch_folder(root: Path) -> tempfile.TemporaryDirectory[str]:

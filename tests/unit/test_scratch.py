@@ -68,3 +68,27 @@ def test_folders_of_dead_processes_are_removed_when_a_process_opens_the_root(
     scratch_root(Settings(scratch_dir=str(tmp_path)))
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
     assert remove_orphans(tmp_path) == 0
+
+
+def test_a_name_someone_else_took_on_the_memory_file_system_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shm, elsewhere = tmp_path / "shm", tmp_path / "chosen-by-someone-else"
+    shm.mkdir()
+    elsewhere.mkdir()
+    (shm / f"vividly-scratch-{os.getuid()}").symlink_to(elsewhere)
+    monkeypatch.setattr(scratch, "MEMORY_FS", shm)
+    root = scratch_root(Settings(scratch_dir="", workdir=str(tmp_path / "w")))
+    assert root == tmp_path / "w" / "scratch"
+
+
+def test_an_own_folder_left_open_to_others_is_made_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shm = tmp_path / "shm"
+    (shm / f"vividly-scratch-{os.getuid()}").mkdir(parents=True)
+    (shm / f"vividly-scratch-{os.getuid()}").chmod(0o777)
+    monkeypatch.setattr(scratch, "MEMORY_FS", shm)
+    root = scratch_root(Settings(scratch_dir="", workdir=str(tmp_path / "w")))
+    assert root == shm / f"vividly-scratch-{os.getuid()}"
+    assert root.stat().st_mode & 0o777 == 0o700
