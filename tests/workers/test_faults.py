@@ -27,13 +27,22 @@ async def test_killed_pool_child_is_redelivered_and_completes(api, worker) -> No
     _, query = fresh_topic()
     rid = await api.submit_request(STUDENT, query)
     await asyncio.to_thread(wait_for, lambda: fakes.callers("speech"), 30)
-    os.kill(fakes.callers("speech")[0], signal.SIGKILL)  # the child in the audio stage
+    victim = fakes.callers("speech")[0]
+    scratch = Path(os.environ["SCRATCH_DIR"])
+    assert scratch_folders_of(victim, scratch)  # the audio stage's, open while it speaks
+    os.kill(victim, signal.SIGKILL)  # the child in the audio stage
     fakes.set_failure("speech", None)
 
     r = await settle(rid, within=60)
     assert r["status"] == "completed"
     assert len(fakes.callers("speech")) == 2  # the killed attempt and the redelivery
     assert content_rows(rid) == 1
+    # The child started in the killed one's place removed the folder it left.
+    await asyncio.to_thread(wait_for, lambda: not scratch_folders_of(victim, scratch), 30)
+
+
+def scratch_folders_of(pid: int, scratch: Path) -> list[Path]:
+    return [p for p in scratch.iterdir() if p.name.startswith(f"{pid}-")]
 
 
 def cpu_ticks(pid: int) -> int:
