@@ -2,13 +2,14 @@
 before it is stored, the audio the video stage reads, the video being encoded).
 
 They live on a memory file system where there is one (/dev/shm). On a disk, every file
-created there waited its turn in the journal that the lesson files' fsyncs commit: with
-instant providers that cost the state machine a fifth of its throughput
-(bench/pipeline_bench.py; README, "Speed").
+created there waited on the journal that the stored files' fsyncs commit: with instant
+providers, the state machine ran at 0.56 of the CAS chain with them on disk and at 0.66
+in memory (bench/pipeline_bench.py; README, "Performance").
 
 A stage's folder is named after its process, so that a folder a killed process left (a
 hard time limit kills a pool child) is removed when a later process opens the same root:
-in memory it would otherwise hold RAM until the machine restarts."""
+in memory it would otherwise hold RAM until the machine restarts. So a root belongs to
+one machine (one container): a process id means nothing on another."""
 
 from __future__ import annotations
 

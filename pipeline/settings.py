@@ -93,8 +93,9 @@ class Settings(BaseSettings):
     provider_failures_to_open: int = Field(default=5, ge=1)
     provider_open_seconds: float = Field(default=30.0, gt=0)
     workdir: str = "/tmp/vividly-work"
-    # Where stages make their temporary folders; empty: in /dev/shm where there is one,
-    # else WORKDIR/scratch (pipeline/scratch.py).
+    # Where stages make their temporary folders, never shared between machines or
+    # containers; empty: in /dev/shm where there is one, else WORKDIR/scratch
+    # (pipeline/scratch.py).
     scratch_dir: str = ""
 
     # Below this confidence the request waits in needs_clarification. The semantic resolver's
