@@ -11,6 +11,7 @@ from typing import TypeVar
 import asyncpg
 import pytest
 
+from db import requests as statements
 from db.requests import Lease, RequestStore
 from db.session import create_engine, unit_of_work
 from pipeline import request_meta as M
@@ -128,8 +129,6 @@ def test_single_flight_lookups_read_their_index_not_every_request(
     """With thousands of requests generating and finished (a backlog, months of history),
     the leader and follower lookups go straight to their rows (migration 008); if a
     statement's WHERE drifts from its index's predicate, the planner scans instead."""
-    from db import requests as statements
-
     sql = getattr(statements, statement).sql
     with connect(migrated_db) as conn:
         conn.execute("SET session_replication_role = replica")  # no FKs, no triggers
