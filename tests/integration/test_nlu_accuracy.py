@@ -17,6 +17,7 @@ from pipeline.providers.factory import build_resolver
 from pipeline.providers.nlu_lexical import LexicalTopicResolver
 from pipeline.providers.nlu_semantic import SemanticModelUnavailable, SemanticTopicResolver
 from pipeline.settings import Settings, get_settings
+from pipeline.text import terms
 
 LABELLED = Path(__file__).resolve().parents[1] / "data" / "nlu_labelled.jsonl"
 THRESHOLD = Settings.model_fields["nlu_confidence_threshold"].default
@@ -88,6 +89,27 @@ async def test_every_topic_resolves_by_its_title(
         if u.topic_id != topic.id:
             wrong.append((topic.id, u.topic_id, u.confidence))
     assert wrong == []
+
+
+async def test_every_title_of_two_or_more_words_is_settled_without_an_embedding(
+    resolver: SemanticTopicResolver, catalog: Catalog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A student who picks a topic's title (the app suggests them) is answered from the
+    words alone, and with the topic the embedding would have chosen."""
+    resolver.rank("warm up", catalog)
+    titled = [t for t in leaves(catalog) if len(set(terms(t.title))) >= 2]
+    assert len(titled) >= 30
+    monkeypatch.setattr(resolver.embedder, "embed", _no_embedding)
+    wrong = []
+    for topic in titled:
+        u = await resolver.understand(f"explain {topic.title}", catalog)
+        if u.topic_id != topic.id:
+            wrong.append((topic.id, u.topic_id))
+    assert wrong == []
+
+
+def _no_embedding(texts: object) -> None:
+    raise AssertionError("the query was embedded")
 
 
 @pytest.mark.parametrize("query", ["energy", "atoms", "forces", "how do cells work", "math"])
@@ -236,7 +258,13 @@ async def test_lexical_resolver(catalog: Catalog) -> None:
 
 @pytest.mark.parametrize(
     ("query", "topic"),
-    [("how does momentum work", "topic_phys_momentum"), ("echo", "topic_phys_sound")],
+    [
+        ("how does momentum work", "topic_phys_momentum"),
+        ("echo", "topic_phys_sound"),
+        # Whole titles whose words their sibling topics share (lexical share below 0.6).
+        ("explain Newton's Second Law", "topic_phys_newton_2"),
+        ("what are binary numbers", "topic_cs_binary_numbers"),
+    ],
 )
 async def test_a_query_that_names_one_topic_is_settled_without_an_embedding(
     resolver: SemanticTopicResolver,
@@ -246,11 +274,7 @@ async def test_a_query_that_names_one_topic_is_settled_without_an_embedding(
     topic: str,
 ) -> None:
     resolver.rank("warm up", catalog)  # the topic index, built before embedding is barred
-
-    def no_embedding(texts: object) -> None:
-        raise AssertionError("the query was embedded")
-
-    monkeypatch.setattr(resolver.embedder, "embed", no_embedding)
+    monkeypatch.setattr(resolver.embedder, "embed", _no_embedding)
     understood = await resolver.understand(query, catalog)
     assert understood.topic_id == topic
     assert understood.confidence >= THRESHOLD
