@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support import REPO, TEST_ENV, WorkerProcess, free_port, wait_for
-from tests.workers.helpers import fresh_topic, settle
+from tests.workers.helpers import fresh_pair, settle
 from workers.app import QUEUES
 
 pytestmark = pytest.mark.usefixtures("fakes")
@@ -97,8 +97,8 @@ async def test_flower_shows_workers_queues_and_stage_tasks_with_id_only_args(
     with flower("--address=127.0.0.1", env={"FLOWER_UNAUTHENTICATED_API": "true"}) as base:
         names = wait_for(lambda: alive_test_workers(base), 30, interval=0.2)
 
-        _, query = fresh_topic()
-        rid = await settle(await api.submit_request(STUDENT, query))
+        query, interest = fresh_pair()  # a cache miss: every stage's task runs
+        rid = await settle(await api.submit_request(STUDENT, query, interest))
         assert rid["status"] == "completed"
 
         def stage_tasks_seen() -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests import fakes
 from tests.otlp_standin import otlp_collector
 from tests.support import WorkerProcess, spare_redis_db
-from tests.workers.helpers import fresh_topic, settle
+from tests.workers.helpers import fresh_pair, settle
 from workers.client import VividlyClient
 
 pytestmark = pytest.mark.usefixtures("fakes")
@@ -46,9 +46,9 @@ async def test_a_request_is_one_trace_from_submit_to_video(submit_spans, pipelin
             "OTEL_BSP_SCHEDULE_DELAY": "100",
         }
         with WorkerProcess.start(queues="video,audio,script,nlu", env=env):
-            _, query = fresh_topic()
+            query, interest = fresh_pair()  # a cache miss: every stage runs
             async with VividlyClient(broker_url=broker) as client:
-                rid = await client.submit("user_demo_student_1", query)
+                rid = await client.submit("user_demo_student_1", query, interest_id=interest)
                 assert (await settle(rid))["status"] == "completed"
             deadline = time.monotonic() + 20
             while len([s for s in collector.received() if s.name in STAGES]) < len(STAGES):
