@@ -119,6 +119,11 @@ class Claim:
     crashes: int
     attempts: int
 
+    @classmethod
+    def handed_over(cls, row: RequestRow) -> Claim:
+        """The claim a transition that handed its lease over made (its returned row)."""
+        return cls(row, deliveries=1, crashes=0, attempts=0)
+
 
 # Claim: lock the request row if it is in a status the stage works on, then take the
 # lease on its execution row unless another live lease holds it. An earlier lease still
@@ -258,6 +263,25 @@ _EXECUTION_RESET = """
                            THEN e.crashes ELSE 0 END,
             attempts = CASE WHEN e.stage IS NOT DISTINCT FROM excluded.stage
                             THEN e.attempts ELSE 0 END
+    )
+"""
+
+
+# Or, when the worker that completes a stage runs the next one itself (workers/routing.py,
+# runs_here), the lease passes to that stage in the same statement: the row is claimed for
+# it as a claim would (its lease renewed, one delivery, no crash or attempt yet), and the
+# next stage starts without a claim's round trip (Claim.handed_over). Only a leased
+# transition hands over, so the execution row exists and its lease is this delivery's.
+_EXECUTION_HAND_OVER = """
+    , x AS (
+        UPDATE request_execution e
+        SET stage = CAST(:x_stage AS varchar),
+            lease_expires_at = clock_timestamp() + make_interval(secs => :x_lease),
+            heartbeat_at = clock_timestamp(),
+            claimed_at = clock_timestamp(),
+            dispatched_at = clock_timestamp(),
+            deliveries = 1, crashes = 0, attempts = 0
+        FROM t WHERE e.request_id = t.id
     )
 """
 
@@ -428,10 +452,13 @@ _FAILED = Sql("""
 
 
 @functools.lru_cache(maxsize=64)
-def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool, guard: str) -> Sql:
+def _transition_sql(
+    columns: tuple[str, ...], completes: bool, leased: bool, guard: str, hands_over: bool
+) -> Sql:
     """UPDATE … SET status = :to … WHERE id = :id AND status = :frm RETURNING *, with the
     metadata patch merged, keys dropped and the new status appended to metadata.history;
-    the execution row starts over for the new stage in the same statement."""
+    the execution row starts over for the new stage in the same statement (or is claimed
+    for it under the same lease: `hands_over`)."""
     sets = [f"{c} = :{c}" for c in columns]
     if completes and "completed_at" not in columns:
         sets.append("completed_at = now()")
@@ -449,7 +476,7 @@ def _transition_sql(columns: tuple[str, ...], completes: bool, leased: bool, gua
                 {extra}
             WHERE id = :id AND status = CAST(:frm AS request_status) {guard}
             RETURNING *
-        ) {_EXECUTION_RESET}
+        ) {_EXECUTION_HAND_OVER if hands_over else _EXECUTION_RESET}
         SELECT * FROM t
     """)
 
@@ -609,6 +636,7 @@ class RequestStore:
         drop_metadata: tuple[str, ...] = (),
         lease: Lease | None = None,
         keep_lease: bool = False,
+        hand_over_seconds: float | None = None,
         unless_cancelled: bool = False,
         topic_id: str | Unset = UNSET,
         interest_id: str | Unset = UNSET,
@@ -619,9 +647,14 @@ class RequestStore:
         """Compare-and-set the status; raises StaleClaim when the row is not in `frm` (or,
         given a lease, when this delivery no longer holds it). The columns a transition
         may set are its keyword parameters: a column left UNSET keeps its value.
-        `unless_cancelled` also refuses a request whose cancellation was deferred."""
+        `unless_cancelled` also refuses a request whose cancellation was deferred.
+        `hand_over_seconds` (with a lease): the lease passes to the new status's stage for
+        that long, and the row is claimed for it (see _EXECUTION_HAND_OVER)."""
         check(frm, to)
         stage = STAGE_FOR_STATUS.get(to)
+        hands_over = hand_over_seconds is not None
+        if hands_over and (lease is None or stage is None):
+            raise ValueError("only a leased transition to a stage's status hands its lease over")
         columns = {
             "topic_id": topic_id,
             "interest_id": interest_id,
@@ -642,13 +675,17 @@ class RequestStore:
         }
         if lease is not None:
             params.update(lease_task_id=lease.task_id, lease_try=lease.attempt)
+        if hands_over:
+            params["x_lease"] = hand_over_seconds
         leased = lease is not None
         guard = ""
         if unless_cancelled:
             guard = _CANCELLED_GUARD
         elif leased and to != Status.failed:
             guard = _CANCEL_GUARD
-        sql = _transition_sql(tuple(sorted(values)), to == Status.completed, leased, guard)
+        sql = _transition_sql(
+            tuple(sorted(values)), to == Status.completed, leased, guard, hands_over
+        )
         row = await sql.row(self.s, params)
         if row is None:
             raise StaleClaim(request_id, frm)

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Protocol, TypeVar
 
 import structlog
 
 from db.repository import Repository
-from db.requests import Beat, Lease, RequestRow, RequestStore
+from db.requests import Beat, Claim, Lease, RequestRow, RequestStore
 from pipeline import single_flight
 from pipeline.context import Context
 from pipeline.dispatch import Dispatch
@@ -34,11 +34,16 @@ from pipeline.errors import (
 from pipeline.retry import RetryPolicy
 from pipeline.states import STAGE_FOR_STATUS, Stage, Status
 
-__all__ = ["Dispatch", "StageRun", "run_stage", "fail_stage", "retry_or_fail"]
+__all__ = ["Dispatch", "HandOver", "StageRun", "run_stage", "fail_stage", "retry_or_fail"]
 
 log = structlog.get_logger("vividly.pipeline")
 
 W = TypeVar("W")
+
+# Whether the worker running a stage would run this next stage of the request itself, in
+# the same delivery (workers/routing.py, runs_here): then the completing transition hands
+# the lease to it, and that stage starts without a claim of its own.
+HandOver = Callable[[Stage], bool]
 
 POISON_MESSAGE = (
     "The {stage} stage crashed its worker {crashes} times on this request, so it was "
@@ -49,8 +54,11 @@ POISON_MESSAGE = (
 class StageRun(list[Dispatch]):
     """What one delivery of a stage's task did: the tasks to send (it is that list), how
     it ended ("ok", "skipped", "stale" or "failed"), the attempt it was, the metadata
-    the stage wrote on completion (e.g. cache_check's decision in notes["cache"]), and
-    for a skipped one the status the request was found in (None: not found)."""
+    the stage wrote on completion (e.g. cache_check's decision in notes["cache"]), for a
+    skipped one the status the request was found in (None: not found), and the claim of
+    the next stage when the completion handed the lease over to it (`handed`): the caller
+    must then run that stage (run_stage's `claimed`), as nobody else can while it holds
+    the lease, and not send its task."""
 
     def __init__(
         self,
@@ -60,6 +68,7 @@ class StageRun(list[Dispatch]):
         attempt: int = 1,
         error_kind: str = "none",
         found: Status | None = None,
+        handed: Claim | None = None,
     ) -> None:
         super().__init__(dispatches or [])
         self.outcome = outcome
@@ -67,25 +76,47 @@ class StageRun(list[Dispatch]):
         self.attempt = attempt
         self.error_kind = error_kind
         self.found = found
+        self.handed = handed
 
 
 class LeasedRequests(RequestStore):
     """The request statements of a delivery: every change to the request it works on is
     guarded by its lease (only the holder may move the request), and the metadata written
-    to that request is remembered for metrics."""
+    to that request is remembered for metrics. With `hand_over`, a transition of that
+    request to a stage the predicate accepts hands the lease over to it (`handed`)."""
 
-    def __init__(self, session: Any, request_id: str, lease: Lease) -> None:
+    def __init__(
+        self,
+        session: Any,
+        request_id: str,
+        lease: Lease,
+        hand_over: HandOver | None = None,
+        lease_seconds: float = 0.0,
+    ) -> None:
         super().__init__(session)
         self.request_id = request_id
         self.lease = lease
         self.notes: dict[str, Any] = {}
+        self.hand_over = hand_over
+        self.lease_seconds = lease_seconds
+        self.handed: Claim | None = None
 
     async def transition(self, request_id: str, frm: Status, to: Status, **kw: Any) -> RequestRow:
-        if request_id == self.request_id:
+        own = request_id == self.request_id
+        if own:
             kw.setdefault("lease", self.lease)
+            stage = STAGE_FOR_STATUS.get(to)
+            if (
+                self.hand_over is not None
+                and stage is not None
+                and not kw.get("keep_lease")
+                and self.hand_over(stage)
+            ):
+                kw["hand_over_seconds"] = self.lease_seconds
         row = await super().transition(request_id, frm, to, **kw)
-        if request_id == self.request_id:
+        if own:
             self.notes.update(kw.get("metadata") or {})
+            self.handed = Claim.handed_over(row) if "hand_over_seconds" in kw else None
         return row
 
     async def patch(
@@ -106,8 +137,16 @@ class LeasedRepository(Repository):
 
     requests: LeasedRequests
 
-    def __init__(self, session: Any, request_id: str, lease: Lease) -> None:
-        super().__init__(session, LeasedRequests(session, request_id, lease))
+    def __init__(
+        self,
+        session: Any,
+        request_id: str,
+        lease: Lease,
+        hand_over: HandOver | None = None,
+        lease_seconds: float = 0.0,
+    ) -> None:
+        requests = LeasedRequests(session, request_id, lease, hand_over, lease_seconds)
+        super().__init__(session, requests)
 
 
 class StageSpec(Protocol, Generic[W]):
@@ -156,7 +195,17 @@ class BaseStage(Generic[W]):
         return await single_flight.failed(repo, row, self.stage, error, kind)
 
 
-async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: Lease) -> StageRun:
+async def run_stage(
+    spec: StageSpec[Any],
+    ctx: Context,
+    request_id: str,
+    lease: Lease,
+    *,
+    hand_over: HandOver | None = None,
+    claimed: Claim | None = None,
+) -> StageRun:
+    """Run one stage of a request under `lease`: claimed here, or `claimed` already by the
+    stage before it, which handed its lease over (StageRun.handed)."""
     started = time.perf_counter()
     settings = ctx.settings
     bound = log.bind(request_id=request_id, stage=str(spec.stage))
@@ -164,7 +213,9 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
     # lease): no transaction needed around them.
     async with ctx.statements() as s:
         repo = LeasedRepository(s, request_id, lease)
-        claim = await repo.requests.claim(request_id, spec.claims, lease, settings.lease_seconds)
+        claim = claimed or await repo.requests.claim(
+            request_id, spec.claims, lease, settings.lease_seconds
+        )
         if claim is None:
             current = await repo.requests.load(request_id)
             bound.info(
@@ -208,7 +259,7 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
         return await finish_cancelled(spec, ctx, request_id, lease, attempt)
     try:
         async with ctx.statements() if spec.completes_in_one_statement else ctx.uow() as s:
-            repo = LeasedRepository(s, request_id, lease)
+            repo = LeasedRepository(s, request_id, lease, hand_over, settings.lease_seconds)
             dispatches = await spec.complete(repo, ctx, row, result)
     except StaleClaim as e:
         # The completion's compare-and-set refuses a request the caller cancelled.
@@ -223,7 +274,8 @@ async def run_stage(spec: StageSpec[Any], ctx: Context, request_id: str, lease: 
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         next=[str(d.stage) for d in dispatches],
     )
-    return StageRun(dispatches, "ok", repo.requests.notes, attempt=attempt)
+    handed = repo.requests.handed
+    return StageRun(dispatches, "ok", repo.requests.notes, attempt=attempt, handed=handed)
 
 
 async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitable[W]) -> W:

@@ -41,8 +41,9 @@ def runs_here(
     would take it anyway, so it runs now, in this process, instead of making a trip
     through the broker and waiting behind the queue's backlog. A stage whose limit does
     not fit (the video after the audio, the script after the cache check) is sent. The
-    row is committed first, as for a send: should this process die, the watchdog finds
-    the stage's message missing and sends it."""
+    row is committed first, as for a send, with the lease handed over to that stage
+    (pipeline/runner.py, HandOver): should this process die, the lease runs out and the
+    watchdog sends the stage's message again."""
     order = list(Stage)  # the order a request goes through the stages
     ahead = [
         d

@@ -13,7 +13,7 @@ import structlog
 from celery import Task
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from db.requests import Lease
+from db.requests import Claim, Lease
 from pipeline import runner
 from pipeline.dispatch import Dispatch
 from pipeline.errors import LeaseLost, StageError, TransientStageError
@@ -44,6 +44,7 @@ class Settled:
     why: str = ""
     error_type: str | None = None
     found: PipelineStatus | None = None  # a skipped delivery: the status it found
+    handed: Claim | None = None  # the next stage's claim, the lease handed over to it
 
 
 def execute(task: Task, stage: Stage, request_id: str) -> None:
@@ -66,11 +67,21 @@ def _deliver(
     lease: Lease,
     deadline: float,
     message: Any = None,
+    claimed: Claim | None = None,
 ) -> None:
     """Run a stage in its span, then send what it decided. Without `message` (the trace
     context of the task's message) the stage continues the delivery of the one before
-    it: same lease, its own soft time limit, and its retry a message of its own task."""
+    it: same lease (handed over by that stage's completion: `claimed`), its own soft time
+    limit, and its retry a message of its own task."""
     continued = message is None
+
+    def hand_over(next_stage: Stage) -> bool:
+        # Asked at the completing transition: from then on the next stage is this
+        # delivery's to run, whatever time is left when it starts.
+        nexts = [Dispatch(next_stage, request_id)]
+        left = deadline - time.monotonic()
+        return runs_here(stage, request_id, nexts, _consumed(), left, HARD_LIMITS) is not None
+
     with tracing.tracer.start_as_current_span(
         f"stage {stage}",
         context=message,
@@ -80,7 +91,9 @@ def _deliver(
         span.set_attribute("vividly.continued", continued)
         policy = retry_policy(rt.context.settings)
         limit = TIME_LIMITS[stage][0] if continued else None
-        settled = _execute(task, rt, SPECS[stage], policy, stage, request_id, lease, limit)
+        settled = _execute(
+            task, rt, SPECS[stage], policy, stage, request_id, lease, limit, hand_over, claimed
+        )
         span.set_attribute("vividly.outcome", settled.outcome)
         if settled.outcome == "failed":
             span.set_status(Status(StatusCode.ERROR, settled.kind))
@@ -97,6 +110,11 @@ def _deliver(
                 return
             raise task.retry(countdown=settled.retry_in)
         # Sent inside the span: the next stage's message carries this span's context.
+        if settled.handed is not None:
+            handed = STAGE_FOR_STATUS[settled.handed.row.status]
+            send(d for d in settled.dispatches if d != Dispatch(handed, request_id))
+            _deliver(task, rt, handed, request_id, lease, deadline, claimed=settled.handed)
+            return
         nexts = settled.dispatches
         if settled.found in STAGE_FOR_STATUS:
             # This message came back (its worker died) after its stage had completed: the
@@ -126,13 +144,19 @@ def _execute(
     request_id: str,
     lease: Lease,
     limit: float | None = None,
+    hand_over: runner.HandOver | None = None,
+    claimed: Claim | None = None,
 ) -> Settled:
     started = time.perf_counter()
     settled = Settled("failed")
     try:
-        work = runner.run_stage(spec, rt.context, request_id, lease)
+        work = runner.run_stage(
+            spec, rt.context, request_id, lease, hand_over=hand_over, claimed=claimed
+        )
         run = rt.run(work if limit is None else asyncio.wait_for(work, limit))
-        settled = Settled(run.outcome, run.error_kind, list(run), found=run.found)
+        settled = Settled(
+            run.outcome, run.error_kind, list(run), found=run.found, handed=run.handed
+        )
         if "cache" in run.notes:
             metrics.record_cache(run.notes["cache"])
     except LeaseLost:

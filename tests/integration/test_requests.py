@@ -1,6 +1,7 @@
-"""Request statements single flight relies on, on a real PostgreSQL: the followed mark a
-leader's transition returns, the completion guard that refuses a cancelled leader, and
-the lookups of a key's leader and a leader's followers by their indexes."""
+"""Request statements single flight and the runner rely on, on a real PostgreSQL: the
+followed mark a leader's transition returns, the completion guard that refuses a
+cancelled leader, a transition that hands its lease over to the next stage, and the
+lookups of a key's leader and a leader's followers by their indexes."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import asyncpg
 import pytest
 
 from db import requests as statements
+from db.driver import Sql
 from db.requests import Lease, RequestStore
 from db.session import create_engine, unit_of_work
 from pipeline import request_meta as M
@@ -110,6 +112,75 @@ def test_the_strict_guard_lets_a_leader_nobody_cancelled_end(seeded_db: str) -> 
         return str(now.status)
 
     assert run(seeded_db, go) == "completed"
+
+
+async def scripting(store: RequestStore) -> str:
+    """A request in generating_script, leased by LEASE."""
+    rid = await submitted(store)
+    for frm, to in zip(TO_VIDEO[:2], TO_VIDEO[1:3], strict=True):
+        await store.transition(rid, frm, to)
+    assert await store.claim(rid, (Status.generating_script,), LEASE, 30) is not None
+    return rid
+
+
+async def execution(store: RequestStore, rid: str) -> tuple[object, ...]:
+    row = await Sql(
+        "SELECT stage, lease_task_id, lease_try, lease_expires_at > clock_timestamp(), "
+        "deliveries, crashes, attempts FROM request_execution WHERE request_id = :id"
+    ).row(store.s, {"id": rid})
+    assert row is not None
+    return tuple(row.values())
+
+
+def test_a_transition_that_hands_over_claims_the_request_for_the_next_stage(
+    seeded_db: str,
+) -> None:
+    async def go(store: RequestStore) -> tuple[object, ...]:
+        rid = await scripting(store)
+        now = await store.transition(
+            rid,
+            Status.generating_script,
+            Status.generating_audio,
+            lease=LEASE,
+            hand_over_seconds=30,
+        )
+        assert now.status == Status.generating_audio
+        # Another worker's claim is refused while the handed-over lease lives.
+        assert await store.claim(rid, (Status.generating_audio,), Lease("task-2", 0), 30) is None
+        return await execution(store, rid)
+
+    assert run(seeded_db, go) == ("audio", LEASE.task_id, LEASE.attempt, True, 1, 0, 0)
+
+
+def test_a_handed_over_lease_that_lapses_is_taken_over_as_a_crash(seeded_db: str) -> None:
+    """The worker that was handed the next stage died before finishing it: its lease runs
+    out, and the watchdog's message claims the request, counting one crash."""
+
+    async def go(store: RequestStore) -> tuple[object, ...]:
+        rid = await scripting(store)
+        await store.transition(
+            rid, Status.generating_script, Status.generating_audio, lease=LEASE, hand_over_seconds=0
+        )
+        taken = await store.claim(rid, (Status.generating_audio,), Lease("task-2", 0), 30)
+        assert taken is not None and taken.row.status == Status.generating_audio
+        return await execution(store, rid)
+
+    assert run(seeded_db, go) == ("audio", "task-2", 0, True, 2, 1, 1)
+
+
+def test_only_a_leased_transition_to_a_stage_hands_over(seeded_db: str) -> None:
+    async def go(store: RequestStore) -> None:
+        rid = await scripting(store)
+        with pytest.raises(ValueError, match="hands its lease over"):
+            await store.transition(
+                rid, Status.generating_script, Status.generating_audio, hand_over_seconds=30
+            )
+        with pytest.raises(ValueError, match="hands its lease over"):
+            await store.transition(
+                rid, Status.generating_script, Status.failed, lease=LEASE, hand_over_seconds=30
+            )
+
+    run(seeded_db, go)
 
 
 @pytest.mark.parametrize(
