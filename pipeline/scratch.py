@@ -70,13 +70,14 @@ def scratch_folder(root: Path) -> tempfile.TemporaryDirectory[str]:
 
 
 def remove_orphans(root: Path) -> int:
-    """Remove the folders in `root` whose process has ended; how many."""
+    """Remove the folders in `root` whose process has ended; how many went (one that
+    could not be removed is left for the next process that opens the root)."""
     removed = 0
     for entry in root.iterdir():
         pid, dash, _ = entry.name.partition("-")
         if dash and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(entry, ignore_errors=True)
-            removed += 1
+            removed += not entry.exists()
     return removed
 
 

@@ -70,6 +70,22 @@ def test_folders_of_dead_processes_are_removed_when_a_process_opens_the_root(
     assert remove_orphans(tmp_path) == 0
 
 
+def test_only_the_orphans_that_went_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("abc", "def"):
+        (tmp_path / f"{dead_pid()}-{name}").mkdir()
+    real_rmtree = scratch.shutil.rmtree
+
+    def rmtree_sparing_def(path: Path, ignore_errors: bool = False) -> None:
+        if not str(path).endswith("-def"):  # as if it could not be removed
+            real_rmtree(path, ignore_errors=ignore_errors)
+
+    monkeypatch.setattr(scratch.shutil, "rmtree", rmtree_sparing_def)
+    assert remove_orphans(tmp_path) == 1
+    assert [p.name.split("-")[1] for p in tmp_path.iterdir()] == ["def"]
+
+
 def test_a_name_someone_else_took_on_the_memory_file_system_is_not_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
