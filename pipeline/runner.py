@@ -137,16 +137,8 @@ class LeasedRepository(Repository):
 
     requests: LeasedRequests
 
-    def __init__(
-        self,
-        session: Any,
-        request_id: str,
-        lease: Lease,
-        hand_over: HandOver | None = None,
-        lease_seconds: float = 0.0,
-    ) -> None:
-        requests = LeasedRequests(session, request_id, lease, hand_over, lease_seconds)
-        super().__init__(session, requests)
+    def __init__(self, session: Any, request_id: str, lease: Lease) -> None:
+        super().__init__(session, LeasedRequests(session, request_id, lease))
 
 
 class StageSpec(Protocol, Generic[W]):
@@ -259,8 +251,8 @@ async def run_stage(
         return await finish_cancelled(spec, ctx, request_id, lease, attempt)
     try:
         async with ctx.statements() if spec.completes_in_one_statement else ctx.uow() as s:
-            repo = LeasedRepository(s, request_id, lease, hand_over, settings.lease_seconds)
-            dispatches = await spec.complete(repo, ctx, row, result)
+            leased = LeasedRequests(s, request_id, lease, hand_over, settings.lease_seconds)
+            dispatches = await spec.complete(Repository(s, leased), ctx, row, result)
     except StaleClaim as e:
         # The completion's compare-and-set refuses a request the caller cancelled.
         cancelled = await finish_cancelled(spec, ctx, request_id, lease, attempt)
@@ -274,8 +266,7 @@ async def run_stage(
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
         next=[str(d.stage) for d in dispatches],
     )
-    handed = repo.requests.handed
-    return StageRun(dispatches, "ok", repo.requests.notes, attempt=attempt, handed=handed)
+    return StageRun(dispatches, "ok", leased.notes, attempt=attempt, handed=leased.handed)
 
 
 async def hold_lease(ctx: Context, request_id: str, lease: Lease, work: Awaitable[W]) -> W:
